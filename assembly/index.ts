@@ -1,0 +1,22 @@
+// The WASM core's exports. Hot path: `feed`. Everything else is cold.
+// Exports take and return i32/f64 only; results are status codes and
+// (offset, length) pairs in linear memory, never thrown errors.
+import { CTRL, reserveInput } from "./memory";
+
+export { feed, connOpen as conn_open, connClose as conn_close, connBuffered as conn_buffered } from "./framing";
+export {
+  settingsScratch as settings_scratch, settingSet as setting_set, settingFind as setting_find,
+  settingCount as setting_count, settingRead as setting_read, settingKey as setting_key,
+  settingAllowed as setting_allowed, settingsSerialize as settings_serialize,
+  settingsLoad as settings_load, settingsReset as settings_reset,
+} from "./settings";
+
+/** Address of the control block (CTRL_* words). */
+export function ctrl(): usize {
+  return CTRL;
+}
+
+/** Makes the input area hold `n` bytes and returns its address. */
+export function reserve_input(n: i32): usize {
+  return reserveInput(n);
+}

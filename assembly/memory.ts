@@ -1,0 +1,157 @@
+// The control block, the reused input/output areas, and the SIMD searches.
+// Everything here lives in linear memory allocated with `heap.*`: the core
+// creates no managed objects, so `--runtime minimal` never has garbage to find.
+import { CTRL_WORDS, CTRL_IN_PTR, CTRL_IN_CAP, CTRL_OUT_PTR } from "./status";
+
+/** The control block: fixed words both sides read after every call. */
+export const CTRL: usize = memory.data(CTRL_WORDS * 4, 16);
+
+export function ctrlSet(slot: i32, v: i32): void {
+  store<i32>(CTRL + (<usize>slot << 2), v);
+}
+export function ctrlGet(slot: i32): i32 {
+  return load<i32>(CTRL + (<usize>slot << 2));
+}
+
+let inPtr: usize = 0;
+let inCap: i32 = 0;
+let outPtr: usize = 0;
+let outCap: i32 = 0; // in triples
+
+/** Makes the input area hold at least `n` bytes. Its contents are not kept. */
+export function reserveInput(n: i32): usize {
+  if (n > inCap) {
+    if (inPtr) heap.free(inPtr);
+    let cap = inCap < 65536 ? 65536 : inCap;
+    while (cap < n) cap <<= 1;
+    inPtr = heap.alloc(<usize>cap);
+    inCap = cap;
+    ctrlSet(CTRL_IN_PTR, <i32>inPtr);
+    ctrlSet(CTRL_IN_CAP, inCap);
+  }
+  return inPtr;
+}
+
+export function inputPtr(): usize {
+  return inPtr;
+}
+
+/** Makes the output area hold at least `n` (offset, length, flags) triples. */
+export function reserveOutput(n: i32): usize {
+  if (n > outCap) {
+    if (outPtr) heap.free(outPtr);
+    let cap = outCap < 1024 ? 1024 : outCap;
+    while (cap < n) cap <<= 1;
+    outPtr = heap.alloc(<usize>cap * 12);
+    outCap = cap;
+    ctrlSet(CTRL_OUT_PTR, <i32>outPtr);
+  }
+  return outPtr;
+}
+
+export function outputPtr(): usize {
+  return outPtr;
+}
+
+// A scratch area for the cold path (setting keys and values, serialized store).
+let scratchPtr: usize = 0;
+let scratchCap: i32 = 0;
+
+export function reserveScratch(n: i32): usize {
+  if (n > scratchCap) {
+    let cap = scratchCap < 1024 ? 1024 : scratchCap;
+    while (cap < n) cap <<= 1;
+    scratchPtr = scratchPtr ? heap.realloc(scratchPtr, <usize>cap) : heap.alloc(<usize>cap);
+    scratchCap = cap;
+  }
+  return scratchPtr;
+}
+
+/**
+ * Finds the first occurrence of the `len`-byte pattern `pat` (bytes packed
+ * little-endian into a u64) that lies wholly inside [p, end). Returns its
+ * address, or 0 when there is none. Candidates are filtered 16 bytes at a
+ * time by comparing the first (up to) four pattern bytes at once.
+ */
+export function findPattern(p: usize, end: usize, pat: u64, len: i32): usize {
+  const b0 = <u8>pat;
+  const v0 = i8x16.splat(<i8>b0);
+  if (len == 1) {
+    while (p + 16 <= end) {
+      const m = i8x16.bitmask(i8x16.eq(v128.load(p), v0));
+      if (m != 0) return p + <usize>ctz<i32>(m);
+      p += 16;
+    }
+    while (p < end) {
+      if (load<u8>(p) == b0) return p;
+      p++;
+    }
+    return 0;
+  }
+  const v1 = i8x16.splat(<i8>(pat >> 8));
+  if (len < 4) {
+    // Two-byte filter; a third byte, if any, is checked per candidate.
+    while (p + 17 <= end) {
+      let m = i8x16.bitmask(v128.and(i8x16.eq(v128.load(p), v0), i8x16.eq(v128.load(p + 1), v1)));
+      while (m != 0) {
+        const q = p + <usize>ctz<i32>(m);
+        if (q + <usize>len <= end && matchAt(q, pat, len)) return q;
+        m &= m - 1;
+      }
+      p += 16;
+    }
+  } else {
+    const v2 = i8x16.splat(<i8>(pat >> 16));
+    const v3 = i8x16.splat(<i8>(pat >> 24));
+    while (p + 19 <= end) {
+      let m = i8x16.bitmask(v128.and(
+        v128.and(i8x16.eq(v128.load(p), v0), i8x16.eq(v128.load(p + 1), v1)),
+        v128.and(i8x16.eq(v128.load(p + 2), v2), i8x16.eq(v128.load(p + 3), v3))));
+      while (m != 0) {
+        const q = p + <usize>ctz<i32>(m);
+        if (q + <usize>len <= end && matchAt(q, pat, len)) return q;
+        m &= m - 1;
+      }
+      p += 16;
+    }
+  }
+  while (p + <usize>len <= end) {
+    if (load<u8>(p) == b0 && matchAt(p, pat, len)) return p;
+    p++;
+  }
+  return 0;
+}
+
+// @ts-ignore: decorator
+@inline
+export function matchAt(q: usize, pat: u64, len: i32): bool {
+  for (let j = 0; j < len; j++) {
+    if (<u64>load<u8>(q + <usize>j) != ((pat >> (<u64>j << 3)) & 0xff)) return false;
+  }
+  return true;
+}
+
+/**
+ * Looks for the pattern across a boundary: the last bytes of [a, a+alen)
+ * followed by the first bytes of [b, b+blen). Only starts at or after
+ * `from` (an offset into a) are tried. Returns the offset of the pattern's
+ * end counted from b (1..len-1), or -1 when no straddling match exists.
+ */
+export function findStraddle(a: usize, alen: i32, from: i32, b: usize, blen: i32, pat: u64, len: i32): i32 {
+  let s = from;
+  if (s < alen - len + 1) s = alen - len + 1;
+  if (s < 0) s = 0;
+  for (; s < alen; s++) {
+    let ok = true;
+    for (let j = 0; j < len; j++) {
+      const k = s + j;
+      let byte: u8 = 0;
+      if (k < alen) byte = load<u8>(a + <usize>k);
+      else if (k - alen < blen) byte = load<u8>(b + <usize>(k - alen));
+      else { ok = false; break; }
+      if (<u64>byte != ((pat >> (<u64>j << 3)) & 0xff)) { ok = false; break; }
+    }
+    if (ok) return s + len - alen;
+  }
+  return -1;
+}

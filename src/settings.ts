@@ -1,0 +1,137 @@
+// The settings facade over the core's store: encodes JS values as tagged
+// bytes, decodes them back, and turns a refused value into InvalidSettingError.
+import * as S from '../assembly/status.js';
+import { core, type Core } from './core.js';
+import { InvalidSettingError } from './errors.js';
+
+export type SettingValue = string | number | boolean | null | Buffer | object;
+
+const utf8 = new TextDecoder();
+
+export class Settings {
+  readonly #core: Core;
+
+  constructor(c: Core = core()) {
+    this.#core = c;
+  }
+
+  /** Validates and stores one setting. Throws InvalidSettingError (ERR_INVALID_SETTING). */
+  set(key: string, value: unknown): void {
+    if (typeof key !== 'string' || key.length === 0) {
+      throw new InvalidSettingError(String(key), 'a non-empty string as the key');
+    }
+    const c = this.#core;
+    const keyBytes = Buffer.from(key);
+    let tag: number;
+    let num = 0;
+    let bytes: Uint8Array | undefined;
+    if (typeof value === 'string') {
+      tag = S.TAG_STRING;
+      bytes = Buffer.from(value);
+    } else if (typeof value === 'number') {
+      tag = S.TAG_NUMBER;
+      num = value;
+    } else if (typeof value === 'boolean') {
+      tag = S.TAG_BOOL;
+      num = value ? 1 : 0;
+    } else if (value === null) {
+      tag = S.TAG_NULL;
+    } else if (value instanceof Uint8Array) {
+      tag = S.TAG_BYTES;
+      bytes = value;
+    } else if (typeof value === 'object') {
+      let json: string | undefined;
+      try { json = JSON.stringify(value); } catch { json = undefined; }
+      if (json === undefined) throw new InvalidSettingError(key, 'a value that can be serialized to JSON', value);
+      tag = S.TAG_JSON;
+      bytes = Buffer.from(json);
+    } else {
+      throw new InvalidSettingError(key, 'a string, number, boolean, null, Buffer or JSON-serializable object', value);
+    }
+    let end = c.scratch(keyBytes, 0);
+    if (bytes) end = c.scratch(bytes, end);
+    const status = c.exports.setting_set(keyBytes.length, tag, num, bytes ? bytes.length : 0);
+    c.views();
+    if (status !== S.OK) {
+      const index = c.ctrl(S.CTRL_ARG);
+      c.exports.setting_allowed(index);
+      c.views();
+      const allowed = utf8.decode(c.u8.subarray(c.ctrl(S.CTRL_STR_PTR), c.ctrl(S.CTRL_STR_PTR) + c.ctrl(S.CTRL_STR_LEN)));
+      throw new InvalidSettingError(key, allowed, value);
+    }
+  }
+
+  /** One setting's value, or undefined for a key never set. */
+  get(key: string): SettingValue | undefined {
+    const c = this.#core;
+    const keyBytes = Buffer.from(String(key));
+    c.scratch(keyBytes, 0);
+    const i = c.exports.setting_find(keyBytes.length);
+    return i < 0 ? undefined : this.#read(i);
+  }
+
+  /** Every setting, defaults included, as a plain object. */
+  all(): Record<string, SettingValue> {
+    const c = this.#core;
+    const out: Record<string, SettingValue> = {};
+    const n = c.exports.setting_count();
+    for (let i = 0; i < n; i++) {
+      c.exports.setting_key(i);
+      c.views();
+      const p = c.ctrl(S.CTRL_STR_PTR);
+      const key = utf8.decode(c.u8.subarray(p, p + c.ctrl(S.CTRL_STR_LEN)));
+      out[key] = this.#read(i);
+    }
+    return out;
+  }
+
+  #read(i: number): SettingValue {
+    const c = this.#core;
+    const tag = c.exports.setting_read(i);
+    c.views();
+    const p = c.ctrl(S.CTRL_STR_PTR);
+    const bytes = () => c.u8.subarray(p, p + c.ctrl(S.CTRL_STR_LEN));
+    switch (tag) {
+      case S.TAG_NUMBER: return c.ctrlNum();
+      case S.TAG_BOOL: return c.ctrlNum() !== 0;
+      case S.TAG_STRING: return utf8.decode(bytes());
+      case S.TAG_BYTES: return Buffer.from(bytes());
+      case S.TAG_JSON: return JSON.parse(utf8.decode(bytes())) as object;
+      default: return null;
+    }
+  }
+
+  /** The whole store as bytes, to hand to a worker. */
+  serialize(): Buffer {
+    const c = this.#core;
+    const len = c.exports.settings_serialize();
+    c.views();
+    return c.bytes(c.ctrl(S.CTRL_STR_PTR), len);
+  }
+
+  /** Loads a serialized store. Throws InvalidSettingError on a bad blob. */
+  load(blob: Uint8Array): void {
+    const c = this.#core;
+    c.scratch(blob, 0);
+    const status = c.exports.settings_load(blob.length);
+    c.views();
+    if (status === S.ERR_INVALID_SETTING) {
+      const index = c.ctrl(S.CTRL_ARG);
+      c.exports.setting_key(index);
+      c.views();
+      const p = c.ctrl(S.CTRL_STR_PTR);
+      const key = utf8.decode(c.u8.subarray(p, p + c.ctrl(S.CTRL_STR_LEN)));
+      c.exports.setting_allowed(index);
+      c.views();
+      const q = c.ctrl(S.CTRL_STR_PTR);
+      throw new InvalidSettingError(key, utf8.decode(c.u8.subarray(q, q + c.ctrl(S.CTRL_STR_LEN))));
+    }
+    if (status !== S.OK) throw new InvalidSettingError('(serialized store)', 'bytes made by serialize()');
+  }
+
+  /** Restores the defaults and forgets unknown keys. */
+  reset(): void {
+    this.#core.exports.settings_reset();
+    this.#core.views();
+  }
+}
