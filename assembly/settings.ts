@@ -133,7 +133,7 @@ function defineSchema(): void {
   def("master_name", K_STR, 0, 1024, 0, "tcp-prefork master", "", "a string of at most 1024 bytes");
   def("worker_name", K_STR, 0, 1024, 0, "tcp-prefork worker", "", "a string of at most 1024 bytes");
   def("max_wait_time", K_NUM, 0, 86400, 3, "", "", "a number of seconds from 0 to 86400");
-  def("dispatch_mode", K_ENUM, 0, 0, 0, "round_robin", "shared|round_robin", "one of shared, round_robin");
+  def("dispatch_mode", K_ENUM, 0, 0, 0, "shared", "shared|round_robin", "one of shared, round_robin");
   def("max_conn", K_INT, 1, U31, 1024, "", "", "an integer from 1 to 2147483647");
   def("heartbeat_idle_time", K_NUM, 0, 86400, 0, "", "", "a number of seconds from 0 (off) to 86400");
   def("socket_buffer_size", K_INT, 1, U31, 2097152, "", "", "an integer from 1 to 2147483647");
@@ -143,6 +143,7 @@ function defineSchema(): void {
   def("proxy_protocol", K_BOOL, 0, 0, 0, "", "", "a boolean");
   def("ssl_cert_file", K_STR, 0, 4096, 0, "", "", "a path of at most 4096 bytes");
   def("ssl_key_file", K_STR, 0, 4096, 0, "", "", "a path of at most 4096 bytes");
+  def("log_level", K_ENUM, 0, 0, 0, "info", "info|error|silent", "one of info, error, silent");
   known = count;
 }
 

@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+// `npm start`: php-server's benchmark server. Every HTTP request gets 200 with
+// the body 0123456789. Keep-alive and pipelining come from the core's http
+// framing; HTTP/1.0 without keep-alive, or `Connection: close`, gets its
+// reply and then the connection closes (ApacheBench without -k needs this).
+import { availableParallelism } from 'node:os';
+import { parseArgs } from 'node:util';
+import { Server } from './index.js';
+
+const { values } = parseArgs({
+  options: {
+    host: { type: 'string', default: '127.0.0.1' },
+    port: { type: 'string', default: '9501' },
+    workers: { type: 'string', default: String(availableParallelism()) },
+    protocol: { type: 'string', default: 'http' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+
+if (values.help) {
+  process.stdout.write('usage: npm start -- [--host 127.0.0.1] [--port 9501] [--workers N] [--protocol http|eof|length|raw]\n');
+  process.exit(0);
+}
+
+const KEEP = Buffer.from('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: keep-alive\r\nContent-Length: 10\r\n\r\n0123456789');
+const CLOSE = Buffer.from('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: 10\r\n\r\n0123456789');
+
+const server = new Server(values.host, Number(values.port));
+try {
+  server.set('process_number', Number(values.workers));
+  server.set('protocol', values.protocol);
+} catch (err) {
+  process.stderr.write(`${(err as Error).message}\n`);
+  process.exit(2);
+}
+server.set('master_name', 'tcp-prefork demo master');
+server.set('worker_name', 'tcp-prefork demo worker');
+
+server.bind('receive', (_message, remote) => {
+  if (remote.keepAlive === false) {
+    server.send(CLOSE);
+    server.close();
+  } else {
+    server.send(KEEP);
+  }
+});
+
+server.bind('start', ({ address, port, workers }) => {
+  process.stdout.write(`demo: http://${address.includes(':') ? `[${address}]` : address}:${port}/ master pid ${process.pid}, worker pids ${workers.join(', ')}\n`);
+});
+
+server.run().catch((err: Error & { code?: string }) => {
+  process.stderr.write(`demo: ${err.code ?? 'error'}: ${err.message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,11 @@
+// tcp-prefork: a prefork TCP server with a WebAssembly framing core.
+export { Server, type ServerStats } from './server.js';
+export type { Remote, Handlers, EventName, StartInfo, WorkerInfo, WorkerExitInfo } from './events.js';
+export { EVENTS } from './events.js';
+export type { WorkerStats } from './ipc.js';
+export type { SettingValue } from './settings.js';
+export {
+  TcpPreforkError, FrameTooLargeError, BadLengthError, BadHttpError, BadProxyHeaderError,
+  InvalidSettingError, UnknownEventError, ServerRunningError, NoConnectionError, MaxConnError,
+  WorkerExitError, CallbackError,
+} from './errors.js';

@@ -1,0 +1,178 @@
+// The public facade: php-server's API. It knows at construction whether this
+// process is the master or a worker, and hands run() to the matching role.
+import net from 'node:net';
+import { availableParallelism } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { InvalidSettingError, ServerRunningError, NoConnectionError } from './errors.js';
+import { checkEvent, type Handlers, type Remote } from './events.js';
+import { WORKER_ENV, type WorkerStats } from './ipc.js';
+import { Log, type LogLevel } from './log.js';
+import { Master } from './master.js';
+import { Settings, type SettingValue } from './settings.js';
+import { Worker, type Target } from './worker.js';
+
+export interface ServerStats {
+  total: Omit<WorkerStats, 'pid' | 'worker' | 'uptime'> & { workers: number; respawns: number; uptime: number };
+  workers: (WorkerStats & { respawns: number })[];
+}
+
+/** The open-file limit of this process (the default max_conn). */
+function fileLimit(): number {
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    if (m) return Number(m[1]);
+  } catch {
+    // not Linux
+  }
+  return 1024;
+}
+
+function workerIndex(): number | null {
+  const v = process.env[WORKER_ENV];
+  if (v === undefined || typeof process.send !== 'function') return null;
+  const n = Number(v);
+  return Number.isInteger(n) && n >= 0 ? n : null;
+}
+
+export class Server {
+  /** True in the master process (the one that runs the pool). */
+  readonly isMaster: boolean;
+  /** True in a worker process. */
+  readonly isWorker: boolean;
+  /** The worker's index (0 .. process_number-1) in a worker; null in the master. */
+  readonly workerId: number | null;
+  readonly #settings = new Settings();
+  readonly #handlers: Handlers = {};
+  readonly #log = new Log();
+  #running = false;
+  #master: Master | null = null;
+  #worker: Worker | null = null;
+  readonly #startedAt = Date.now();
+
+  /**
+   * @param ip IPv4 or IPv6 address to listen on.
+   * @param port TCP port; 0 picks a free one (see the `start` event and get('port')).
+   */
+  constructor(ip = '0.0.0.0', port = 9501) {
+    this.workerId = workerIndex();
+    this.isWorker = this.workerId !== null;
+    this.isMaster = !this.isWorker;
+    this.#settings.reset();
+    this.#settings.set('process_number', Math.min(1024, availableParallelism()));
+    this.#settings.set('max_conn', fileLimit());
+    this.set('ip', ip);
+    this.set('port', port);
+  }
+
+  /** Stores a setting. Known keys are validated (ERR_INVALID_SETTING); throws ERR_SERVER_RUNNING after run(). */
+  set(key: string, value: unknown): this {
+    if (this.#running) throw new ServerRunningError(`cannot set "${key}" after run()`);
+    if (key === 'ip' && (typeof value !== 'string' || net.isIP(value) === 0)) {
+      throw new InvalidSettingError('ip', 'an IPv4 or IPv6 address', value);
+    }
+    this.#settings.set(key, value);
+    return this;
+  }
+
+  /** One setting, or every setting (defaults included) when no key is given. */
+  get(): Record<string, SettingValue>;
+  get(key: string): SettingValue | undefined;
+  get(key?: string): SettingValue | undefined | Record<string, SettingValue> {
+    return key === undefined ? this.#settings.all() : this.#settings.get(key);
+  }
+
+  /** Binds a callback to an event; binding again replaces it. Unknown events throw ERR_UNKNOWN_EVENT. */
+  bind<K extends keyof Handlers>(event: K, callback: NonNullable<Handlers[K]>): this;
+  bind(event: string, callback: (...args: never[]) => void): this;
+  bind(event: string, callback: unknown): this {
+    checkEvent(event, callback);
+    (this.#handlers as Record<string, unknown>)[event] = callback;
+    return this;
+  }
+
+  /** Alias of bind. */
+  on<K extends keyof Handlers>(event: K, callback: NonNullable<Handlers[K]>): this;
+  on(event: string, callback: (...args: never[]) => void): this;
+  on(event: string, callback: unknown): this {
+    return this.bind(event, callback as never);
+  }
+
+  /**
+   * Sends to the connection whose callback is running, or to `remote` (a
+   * remote or its id) of this worker at any time. Returns false when the
+   * connection is gone, or when its reply queue is full (outside its callbacks).
+   */
+  send(message: string | Uint8Array, remote?: Target): boolean {
+    if (this.#worker) return this.#worker.send(message, remote);
+    if (remote === undefined) {
+      throw new NoConnectionError(this.isMaster
+        ? 'send() has no connection to reply to in the master; connections live in the workers'
+        : 'send() without a target must be called inside accept or receive, after run()');
+    }
+    return false;
+  }
+
+  /** Closes the connection being served, or `remote`, after its replies flush. Its close callback runs once. */
+  close(remote?: Target): boolean {
+    if (this.#worker) return this.#worker.close(remote);
+    if (remote === undefined) throw new NoConnectionError('close() without a target must be called inside a callback');
+    return false;
+  }
+
+  /**
+   * Starts the server. In the master: binds, forks `process_number` workers
+   * running this same script, and resolves once the whole server has stopped.
+   * In a worker: serves connections and resolves once this worker has stopped.
+   */
+  async run(): Promise<void> {
+    if (this.#running) throw new ServerRunningError('run() was already called');
+    this.#running = true;
+    this.#log.level = this.#settings.get('log_level') as LogLevel;
+    if (this.isWorker) {
+      this.#worker = new Worker(this.#settings, this.#handlers, this.workerId!);
+      return this.#worker.run();
+    }
+    this.#master = new Master(this.#settings, this.#handlers, this.#log);
+    return this.#master.run();
+  }
+
+  /** Graceful stop: the whole server from the master; this worker alone from a worker. */
+  stop(): void {
+    if (this.#master) this.#master.stop();
+    else if (this.#worker) this.#worker.stop('stop()');
+  }
+
+  /** Rolling restart of the workers, one at a time (also SIGUSR1 to the master). */
+  reload(): void {
+    if (this.#master) this.#master.reload();
+    else if (this.isWorker) process.kill(process.ppid, 'SIGUSR1');
+  }
+
+  /** Per-worker and total counters, gathered from the workers over IPC (master only). */
+  async stats(): Promise<ServerStats> {
+    if (!this.#master) throw new NoConnectionError('stats() is answered by the master after run()');
+    const { workers, respawns } = await this.#master.collect();
+    const list = workers.map((w) => ({ ...w, respawns: respawns.get(w.worker) ?? 0 }));
+    const total = {
+      workers: list.length, connections: 0, accepted: 0, closed: 0, aborted: 0, refused: 0, messages: 0,
+      bytes_in: 0, bytes_out: 0, errors: {} as Record<string, number>, rss: 0,
+      respawns: [...respawns.values()].reduce((a, b) => a + b, 0),
+      uptime: (Date.now() - this.#startedAt) / 1000,
+    };
+    for (const w of list) {
+      total.connections += w.connections;
+      total.accepted += w.accepted;
+      total.closed += w.closed;
+      total.aborted += w.aborted;
+      total.refused += w.refused;
+      total.messages += w.messages;
+      total.bytes_in += w.bytes_in;
+      total.bytes_out += w.bytes_out;
+      total.rss += w.rss;
+      for (const [k, v] of Object.entries(w.errors)) total.errors[k] = (total.errors[k] ?? 0) + v;
+    }
+    return { total, workers: list };
+  }
+}
+
+export type { Remote, Target };

@@ -1,0 +1,493 @@
+// What only a worker does: accept sockets, feed every chunk to the core, run
+// the user's callbacks, write the replies, and drain on stop.
+import net from 'node:net';
+import * as S from '../assembly/status.js';
+import { core } from './core.js';
+import { Connection } from './connection.js';
+import { CallbackError, MaxConnError, NoConnectionError, framingError } from './errors.js';
+import { report, type Handlers, type Remote } from './events.js';
+import { isMessage, type ToMaster, type ToWorker, type WorkerStats } from './ipc.js';
+import type { Settings } from './settings.js';
+
+const EMPTY = Buffer.alloc(0);
+/** How often a draining worker checks its connections. */
+const DRAIN_TICK_MS = 25;
+/** How long a connection we ended may wait for the peer's FIN before it is destroyed. */
+const LINGER_MS = 2000;
+
+export type Target = Remote | string;
+
+export class Worker {
+  readonly #settings: Settings;
+  readonly #handlers: Handlers;
+  readonly workerId: number;
+  readonly #conns = new Map<string, Connection>();
+  #current: Connection | null = null;
+  #server: net.Server | null = null;
+  #seq = 0;
+  #stopping = false;
+  #finished = false;
+  #resolve: (() => void) | null = null;
+  #drainTimer: NodeJS.Timeout | null = null;
+  #heartbeatTimer: NodeJS.Timeout | null = null;
+  #deadline = 0;
+  /** Connections we ended, or whose peer ended, that still wait for their close. */
+  readonly #ending = new Set<Connection>();
+
+  // Config, read once from the master's settings.
+  #raw = true;
+  #http = false;
+  #maxConn = Infinity;
+  #bufferSize = 2 * 1024 * 1024;
+  #heartbeatMs = 0;
+  #waitMs = 3000;
+  #requestLimit = 0;
+
+  readonly #stats = {
+    accepted: 0, closed: 0, aborted: 0, refused: 0, messages: 0,
+    bytes_in: 0, bytes_out: 0, errors: {} as Record<string, number>,
+  };
+  readonly #startedAt = Date.now();
+
+  constructor(settings: Settings, handlers: Handlers, workerId: number) {
+    this.#settings = settings;
+    this.#handlers = handlers;
+    this.workerId = workerId;
+  }
+
+  /** Resolves when this worker has stopped. */
+  run(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#resolve = resolve;
+      process.on('message', (msg: unknown, handle: unknown) => {
+        if (isMessage(msg) && msg.type in this.#dispatch) {
+          this.#dispatch[msg.type as ToWorker['type']](msg as never, handle);
+        }
+      });
+      // A worker whose master is gone exits: no orphans after SIGKILL to the master.
+      process.on('disconnect', () => this.stop('master gone', 1000));
+      process.on('SIGTERM', () => this.stop('SIGTERM'));
+      process.on('SIGINT', () => this.stop('SIGINT'));
+      this.#send({ type: 'hello' });
+    });
+  }
+
+  readonly #dispatch: { [K in ToWorker['type']]: (msg: Extract<ToWorker, { type: K }>, handle: unknown) => void } = {
+    setup: (msg, handle) => this.#setup(msg, handle as object | undefined),
+    conn: (_msg, socket) => {
+      if (socket instanceof net.Socket) this.#accept(socket);
+    },
+    stop: () => this.stop(null),
+    stats: (msg) => this.#send({ type: 'stats', seq: msg.seq, stats: this.stats() }),
+  };
+
+  #send(msg: ToMaster): void {
+    if (process.connected) process.send!(msg);
+  }
+
+  #setup(msg: Extract<ToWorker, { type: 'setup' }>, handle: object | undefined): void {
+    const st = this.#settings;
+    st.load(Buffer.from(msg.settings, 'base64'));
+    const protocol = st.get('protocol');
+    this.#raw = protocol === 'raw';
+    this.#http = protocol === 'http';
+    const maxConn = st.get('max_conn') as number;
+    this.#maxConn = msg.shared ? Math.max(1, Math.ceil(maxConn / (st.get('process_number') as number))) : maxConn;
+    this.#bufferSize = st.get('socket_buffer_size') as number;
+    this.#heartbeatMs = (st.get('heartbeat_idle_time') as number) * 1000;
+    this.#waitMs = (st.get('max_wait_time') as number) * 1000;
+    const maxRequest = st.get('max_request') as number;
+    // A random grace of up to half the limit, so workers do not all recycle at once.
+    this.#requestLimit = maxRequest > 0 ? maxRequest + Math.floor(Math.random() * (maxRequest / 2 + 1)) : 0;
+
+    const server = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.#accept(socket));
+    server.on('error', (err) => report(this.#handlers, err));
+    this.#server = server;
+    if (this.#heartbeatMs > 0) {
+      const every = Math.min(1000, Math.max(50, this.#heartbeatMs / 4));
+      this.#heartbeatTimer = setInterval(() => this.#heartbeat(), every).unref();
+    }
+    const ready = () => {
+      this.#send({ type: 'ready' });
+      this.#call('workerStart', { workerId: this.workerId, pid: process.pid });
+    };
+    if (handle) server.listen(handle, st.get('backlog') as number, ready);
+    else ready();
+  }
+
+  #call<K extends 'workerStart' | 'workerStop'>(event: K, info: { workerId: number; pid: number }): void {
+    const fn = this.#handlers[event];
+    if (!fn) return;
+    try {
+      fn(info);
+    } catch (err) {
+      report(this.#handlers, new CallbackError(event, err));
+    }
+  }
+
+  #accept(socket: net.Socket): void {
+    if (this.#stopping || this.#conns.size >= this.#maxConn) {
+      socket.destroy();
+      if (!this.#stopping) {
+        this.#stats.refused++;
+        this.#count('ERR_MAX_CONN');
+        report(this.#handlers, new MaxConnError(`max_conn reached (${this.#maxConn} on worker ${this.workerId}); connection refused`));
+      }
+      return;
+    }
+    socket.setNoDelay(true);
+    const remote: Remote = {
+      ip: socket.remoteAddress ?? '',
+      port: socket.remotePort ?? 0,
+      id: `${this.workerId}-${process.pid}-${++this.#seq}`,
+    };
+    const now = Date.now();
+    const conn = new Connection(socket, remote, this.#raw ? 0 : core().open(), now);
+    this.#conns.set(remote.id, conn);
+    this.#stats.accepted++;
+    socket.on('data', (chunk: Buffer) => this.#onData(conn, chunk));
+    socket.on('end', () => this.#onEnd(conn));
+    socket.on('error', () => { conn.aborted = true; });
+    socket.on('close', () => this.#onClose(conn));
+    const accept = this.#handlers.accept;
+    if (accept) {
+      try {
+        accept(remote);
+      } catch (err) {
+        this.#callbackError('accept', err, conn);
+      }
+    }
+  }
+
+  #onData(conn: Connection, chunk: Buffer): void {
+    const now = Date.now();
+    conn.lastIn = conn.lastActive = now;
+    this.#stats.bytes_in += chunk.length;
+    if (conn.closing) return; // read and dropped, so the close sends FIN, not RST
+    if (this.#raw) {
+      this.#deliver(conn, chunk, 1);
+      return;
+    }
+    const c = core();
+    const n = c.feed(conn.ptr, chunk);
+    const error = c.error;
+    if (n > 0) this.#deliver(conn, chunk, n);
+    if (error !== S.OK) {
+      const err = framingError(error);
+      this.#count(err.code);
+      report(this.#handlers, err, conn.remote);
+      this.#end(conn);
+    }
+  }
+
+  /** Delivers n frames of the chunk just fed (raw: the chunk itself). */
+  #deliver(conn: Connection, chunk: Buffer, n: number): void {
+    const c = core();
+    const receive = this.#handlers.receive;
+    const remote = conn.remote;
+    this.#current = conn;
+    conn.delivering = true;
+    for (let i = 0; i < n; i++) {
+      if (conn.closing) break;
+      if (conn.full || conn.backlog) {
+        // The reply queue is at its bound: keep the rest, in order, for when it drains.
+        conn.backlog ??= [];
+        conn.backlogFlags ??= [];
+        for (let j = i; j < n; j++) {
+          conn.backlog.push(this.#raw ? chunk : c.message(chunk, j));
+          conn.backlogFlags.push(this.#raw ? 0 : c.flags(j));
+        }
+        break;
+      }
+      const message = this.#raw ? chunk : c.message(chunk, i);
+      if (this.#http) remote.keepAlive = (c.flags(i) & S.FLAG_CLOSE) === 0 && !this.#stopping;
+      this.#received();
+      if (receive) {
+        try {
+          receive(message, remote);
+        } catch (err) {
+          this.#callbackError('receive', err, conn);
+          break;
+        }
+      }
+    }
+    this.#afterDelivery(conn);
+  }
+
+  /** Delivers the messages kept while the reply queue was full. */
+  #deliverBacklog(conn: Connection): void {
+    const backlog = conn.backlog!;
+    const flags = conn.backlogFlags!;
+    conn.backlog = conn.backlogFlags = null;
+    const receive = this.#handlers.receive;
+    const remote = conn.remote;
+    this.#current = conn;
+    conn.delivering = true;
+    let i = 0;
+    for (; i < backlog.length; i++) {
+      if (conn.closing) break;
+      if (conn.full) {
+        conn.backlog = backlog.slice(i);
+        conn.backlogFlags = flags.slice(i);
+        break;
+      }
+      if (this.#http) remote.keepAlive = (flags[i] & S.FLAG_CLOSE) === 0 && !this.#stopping;
+      this.#received();
+      if (receive) {
+        try {
+          receive(backlog[i], remote);
+        } catch (err) {
+          this.#callbackError('receive', err, conn);
+          break;
+        }
+      }
+    }
+    this.#afterDelivery(conn);
+  }
+
+  #afterDelivery(conn: Connection): void {
+    conn.delivering = false;
+    this.#current = null;
+    this.#flush(conn);
+    if (conn.closing) {
+      this.#end(conn);
+    } else if (conn.full && !conn.waitingDrain) {
+      this.#waitDrain(conn);
+    }
+  }
+
+  #received(): void {
+    const n = ++this.#stats.messages;
+    if (n === this.#requestLimit) setImmediate(() => this.stop('max_request'));
+  }
+
+  /** Writes the batched replies: one write, or one writev when several. */
+  #flush(conn: Connection): void {
+    const batch = conn.batch;
+    if (batch.length === 0) return;
+    const socket = conn.socket;
+    if (batch.length === 1) {
+      socket.write(batch[0]);
+    } else {
+      socket.cork();
+      for (let i = 0; i < batch.length; i++) socket.write(batch[i]);
+      socket.uncork();
+    }
+    batch.length = 0;
+    conn.batchBytes = 0;
+  }
+
+  /** The queue reached its bound: stop reading, raise bufferFull, resume once it has drained. */
+  #waitDrain(conn: Connection): void {
+    conn.waitingDrain = true;
+    conn.socket.pause();
+    this.#emitRemote('bufferFull', conn);
+    // A write's callback runs once everything queued before it is flushed.
+    conn.socket.write(EMPTY, () => {
+      conn.waitingDrain = false;
+      if (conn.closed) return;
+      conn.full = false;
+      this.#emitRemote('bufferDrain', conn);
+      if (conn.backlog) this.#deliverBacklog(conn);
+      if (!conn.full && !conn.closing) conn.socket.resume();
+    });
+  }
+
+  #emitRemote(event: 'bufferFull' | 'bufferDrain', conn: Connection): void {
+    const fn = this.#handlers[event];
+    if (!fn) return;
+    try {
+      fn(conn.remote);
+    } catch (err) {
+      this.#callbackError(event, err, conn);
+    }
+  }
+
+  /** Sends to the connection being served, or to `target` (a remote or its id). */
+  send(message: string | Uint8Array, target?: Target): boolean {
+    let conn: Connection | null | undefined;
+    if (target === undefined) {
+      conn = this.#current;
+      if (!conn) throw new NoConnectionError('send() without a target must be called inside accept or receive; pass the remote (or its id) to reply later');
+    } else {
+      conn = this.#conns.get(typeof target === 'string' ? target : target?.id);
+    }
+    if (!conn || conn.closing || conn.closed) return false;
+    if (typeof message !== 'string' && !(message instanceof Uint8Array)) {
+      throw new TypeError('send() takes a string, Buffer or Uint8Array');
+    }
+    const bytes = typeof message === 'string' ? Buffer.byteLength(message) : message.byteLength;
+    this.#stats.bytes_out += bytes;
+    conn.lastActive = Date.now();
+    if (conn.delivering) {
+      // Inside this connection's delivery: batch, written once the chunk is done.
+      conn.batch.push(message);
+      conn.batchBytes += bytes;
+      if (conn.queued() >= this.#bufferSize) conn.full = true;
+      return true;
+    }
+    // From outside that flow (a timer, an async callback): refuse while full.
+    if (conn.full) return false;
+    conn.socket.write(message);
+    if (conn.queued() >= this.#bufferSize) {
+      conn.full = true;
+      if (!conn.waitingDrain) this.#waitDrain(conn);
+    }
+    return true;
+  }
+
+  /** Closes the connection being served, or `target`, once its replies are flushed. */
+  close(target?: Target): boolean {
+    let conn: Connection | null | undefined;
+    if (target === undefined) {
+      conn = this.#current;
+      if (!conn) throw new NoConnectionError('close() without a target must be called inside a callback; pass the remote (or its id)');
+    } else {
+      conn = this.#conns.get(typeof target === 'string' ? target : target?.id);
+    }
+    if (!conn || conn.closing || conn.closed) return false;
+    conn.closing = true;
+    if (!conn.delivering) this.#end(conn);
+    return true;
+  }
+
+  /** Ends our side after the replies flush. The socket stays readable so late bytes are drained, not reset. */
+  #end(conn: Connection): void {
+    conn.closing = true;
+    if (conn.closed || conn.endedAt) return;
+    this.#flush(conn);
+    conn.endedAt = Date.now();
+    conn.socket.resume();
+    conn.socket.end();
+    this.#ending.add(conn);
+    this.#startDrainTimer();
+  }
+
+  #onEnd(conn: Connection): void {
+    // The peer has half-closed: end our side once everything it sent is answered.
+    conn.peerEnded = true;
+    this.#ending.add(conn);
+    this.#startDrainTimer();
+    this.#sweep();
+  }
+
+  #onClose(conn: Connection): void {
+    if (conn.closed) return;
+    conn.closed = true;
+    this.#conns.delete(conn.remote.id);
+    this.#ending.delete(conn);
+    if (conn.ptr) core().close(conn.ptr);
+    conn.ptr = 0;
+    if (conn.aborted) this.#stats.aborted++;
+    else this.#stats.closed++;
+    const close = this.#handlers.close;
+    if (close) {
+      try {
+        close(conn.remote);
+      } catch (err) {
+        report(this.#handlers, new CallbackError('close', err), conn.remote);
+      }
+    }
+    if (this.#stopping && this.#conns.size === 0) this.#finish();
+  }
+
+  #callbackError(event: string, err: unknown, conn: Connection): void {
+    this.#count('ERR_CALLBACK');
+    report(this.#handlers, new CallbackError(event, err), conn.remote);
+    conn.closing = true;
+    if (!conn.delivering) this.#end(conn);
+  }
+
+  #count(code: string): void {
+    this.#stats.errors[code] = (this.#stats.errors[code] ?? 0) + 1;
+  }
+
+  #heartbeat(): void {
+    const limit = Date.now() - this.#heartbeatMs;
+    for (const conn of this.#conns.values()) {
+      if (conn.lastIn <= limit && !conn.closed) conn.socket.destroy();
+    }
+  }
+
+  #startDrainTimer(): void {
+    if (!this.#drainTimer) this.#drainTimer = setInterval(() => this.#sweep(), DRAIN_TICK_MS);
+  }
+
+  /** Ends connections that are finished, and destroys the ones past their time. */
+  #sweep(): void {
+    const now = Date.now();
+    if (this.#stopping) {
+      if (now >= this.#deadline) {
+        for (const conn of this.#conns.values()) conn.socket.destroy();
+      } else {
+        for (const conn of this.#conns.values()) {
+          if (!conn.closing && conn.finished(now)) this.#end(conn);
+        }
+      }
+    }
+    for (const conn of this.#ending) {
+      if (conn.closed) {
+        this.#ending.delete(conn);
+      } else if (conn.endedAt) {
+        if (now - conn.endedAt >= LINGER_MS) conn.socket.destroy();
+      } else if (conn.peerEnded && conn.finished(now)) {
+        this.#end(conn);
+      }
+    }
+    if (!this.#stopping && this.#ending.size === 0 && this.#drainTimer) {
+      clearInterval(this.#drainTimer);
+      this.#drainTimer = null;
+    }
+  }
+
+  /**
+   * Stops gracefully: stop accepting, answer and flush what was read, close
+   * each connection once it is quiet, then exit. `reason` is null when the
+   * master asked; otherwise the master is told so it starts a replacement.
+   */
+  stop(reason: string | null, waitMs = this.#waitMs): void {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    if (reason !== null && reason !== 'master gone') this.#send({ type: 'retiring', reason });
+    // Leave a little of max_wait_time for the close callbacks before the master's SIGKILL.
+    this.#deadline = Date.now() + Math.max(0, Math.min(waitMs, this.#waitMs) - 200);
+    this.#server?.close();
+    if (this.#conns.size === 0) {
+      this.#finish();
+      return;
+    }
+    this.#startDrainTimer();
+    this.#sweep();
+  }
+
+  #finish(): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    if (this.#drainTimer) clearInterval(this.#drainTimer);
+    if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
+    this.#call('workerStop', { workerId: this.workerId, pid: process.pid });
+    this.#resolve?.();
+    // Exit even if user code holds the loop; the delay lets stdout flush.
+    setTimeout(() => process.exit(0), 50).unref();
+    if (process.connected) process.disconnect();
+  }
+
+  stats(): WorkerStats {
+    const s = this.#stats;
+    return {
+      pid: process.pid,
+      worker: this.workerId,
+      connections: this.#conns.size,
+      accepted: s.accepted,
+      closed: s.closed,
+      aborted: s.aborted,
+      refused: s.refused,
+      messages: s.messages,
+      bytes_in: s.bytes_in,
+      bytes_out: s.bytes_out,
+      errors: { ...s.errors },
+      uptime: (Date.now() - this.#startedAt) / 1000,
+      rss: process.memoryUsage.rss(),
+    };
+  }
+}
