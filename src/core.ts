@@ -94,7 +94,7 @@ export class Core {
 
   /** Re-derives the views if linear memory grew. Call after any export that may allocate. */
   views(): void {
-    if (this.memory.buffer !== this.#buffer) this.#refresh();
+    if (this.u8.length === 0 || this.memory.buffer !== this.#buffer) this.#refresh();
   }
 
   ctrl(slot: number): number {
@@ -132,23 +132,26 @@ export class Core {
       this.#inPtr = this.exports.reserve_input(n);
       this.#refresh();
       this.#inCap = this.i32[this.#ctrl + S.CTRL_IN_CAP];
-    } else if (this.memory.buffer !== this.#buffer) {
+    } else if (this.u8.length === 0) {
+      // memory.grow detached the old buffer: its views read as empty.
       this.#refresh();
     }
     this.u8.set(chunk, this.#inPtr);
     const count = this.exports.feed(conn, n);
-    if (this.memory.buffer !== this.#buffer) this.#refresh();
+    if (this.u8.length === 0) this.#refresh();
     const i32 = this.i32;
     const c = this.#ctrl;
     this.error = i32[c + S.CTRL_ERR];
     if (count > 0) {
       const words = count * 3;
       if (this.frames.length < words) this.frames = new Int32Array(Math.max(words, this.frames.length * 2));
+      const frames = this.frames;
       const out = i32[c + S.CTRL_OUT_PTR] >> 2;
-      this.frames.set(i32.subarray(out, out + words));
-      if (this.frames[0] < 0) {
+      // A plain loop: cheaper than a subarray view for the usual handful of frames.
+      for (let k = 0; k < words; k++) frames[k] = i32[out + k];
+      if (frames[0] < 0) {
         const ptr = i32[c + S.CTRL_SPAN_PTR];
-        this.span = Buffer.from(this.u8.subarray(ptr, ptr + this.frames[1]));
+        this.span = Buffer.from(this.u8.subarray(ptr, ptr + frames[1]));
       }
     }
     return count;
@@ -156,9 +159,12 @@ export class Core {
 
   /** Frame i of the last feed, as bytes the caller may keep. */
   message(chunk: Buffer, i: number): Buffer {
-    const start = this.frames[3 * i];
+    const frames = this.frames;
+    const start = frames[3 * i];
     if (start < 0) return this.span!;
-    return chunk.subarray(start, start + this.frames[3 * i + 1]);
+    const len = frames[3 * i + 1];
+    if (start === 0 && len === chunk.length) return chunk;
+    return chunk.subarray(start, start + len);
   }
 
   /** Flags (S.FLAG_*) of frame i of the last feed. */

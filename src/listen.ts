@@ -21,7 +21,15 @@ export function bindShared(ip: string, port: number): { handle: BoundHandle; por
     const code = getSystemErrorName(result);
     throw Object.assign(new Error(`cannot bind ${ip}:${port}: ${code}`), { code, errno: result, address: ip, port });
   }
+  // libuv defers EADDRINUSE from bind() to listen() in the same process, and
+  // a worker's copy of the socket would then listen on a random port. An
+  // unbound socket shows as port 0, so check here.
   const out: { port?: number } = {};
-  result.getsockname(out);
-  return { handle: result, port: out.port ?? port };
+  const err = result.getsockname(out);
+  if (err || !out.port || (port !== 0 && out.port !== port)) {
+    result.close();
+    const code = 'EADDRINUSE';
+    throw Object.assign(new Error(`cannot bind ${ip}:${port}: ${code}`), { code, address: ip, port });
+  }
+  return { handle: result, port: out.port };
 }

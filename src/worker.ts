@@ -48,6 +48,9 @@ export class Worker {
     bytes_in: 0, bytes_out: 0, errors: {} as Record<string, number>,
   };
   readonly #startedAt = Date.now();
+  readonly #core = core();
+  /** Date.now() of the data event being handled. */
+  #now = 0;
 
   constructor(settings: Settings, handlers: Handlers, workerId: number) {
     this.#settings = settings;
@@ -75,7 +78,10 @@ export class Worker {
   readonly #dispatch: { [K in ToWorker['type']]: (msg: Extract<ToWorker, { type: K }>, handle: unknown) => void } = {
     setup: (msg, handle) => this.#setup(msg, handle as object | undefined),
     conn: (_msg, socket) => {
-      if (socket instanceof net.Socket) this.#accept(socket);
+      if (socket instanceof net.Socket) {
+        socket.setNoDelay(true);
+        this.#accept(socket);
+      }
     },
     stop: () => this.stop(null),
     stats: (msg) => this.#send({ type: 'stats', seq: msg.seq, stats: this.stats() }),
@@ -111,8 +117,17 @@ export class Worker {
       this.#send({ type: 'ready' });
       this.#call('workerStart', { workerId: this.workerId, pid: process.pid });
     };
-    if (handle) server.listen(handle, st.get('backlog') as number, ready);
-    else ready();
+    if (handle) {
+      server.listen(handle, st.get('backlog') as number, () => {
+        const bound = server.address();
+        if (typeof bound === 'object' && bound?.port === msg.port) return ready();
+        // Not the master's socket (it was never bound): refuse to serve a random port.
+        report(this.#handlers, Object.assign(new Error(`worker ${this.workerId} got an unbound socket`), { code: 'EADDRINUSE' }));
+        process.exit(1);
+      });
+    } else {
+      ready();
+    }
   }
 
   #call<K extends 'workerStart' | 'workerStop'>(event: K, info: { workerId: number; pid: number }): void {
@@ -135,14 +150,13 @@ export class Worker {
       }
       return;
     }
-    socket.setNoDelay(true);
     const remote: Remote = {
       ip: socket.remoteAddress ?? '',
       port: socket.remotePort ?? 0,
       id: `${this.workerId}-${process.pid}-${++this.#seq}`,
     };
     const now = Date.now();
-    const conn = new Connection(socket, remote, this.#raw ? 0 : core().open(), now);
+    const conn = new Connection(socket, remote, this.#raw ? 0 : this.#core.open(), now);
     this.#conns.set(remote.id, conn);
     this.#stats.accepted++;
     socket.on('data', (chunk: Buffer) => this.#onData(conn, chunk));
@@ -161,6 +175,7 @@ export class Worker {
 
   #onData(conn: Connection, chunk: Buffer): void {
     const now = Date.now();
+    this.#now = now;
     conn.lastIn = conn.lastActive = now;
     this.#stats.bytes_in += chunk.length;
     if (conn.closing) return; // read and dropped, so the close sends FIN, not RST
@@ -168,7 +183,7 @@ export class Worker {
       this.#deliver(conn, chunk, 1);
       return;
     }
-    const c = core();
+    const c = this.#core;
     const n = c.feed(conn.ptr, chunk);
     const error = c.error;
     if (n > 0) this.#deliver(conn, chunk, n);
@@ -182,7 +197,7 @@ export class Worker {
 
   /** Delivers n frames of the chunk just fed (raw: the chunk itself). */
   #deliver(conn: Connection, chunk: Buffer, n: number): void {
-    const c = core();
+    const c = this.#core;
     const receive = this.#handlers.receive;
     const remote = conn.remote;
     this.#current = conn;
@@ -200,7 +215,7 @@ export class Worker {
         break;
       }
       const message = this.#raw ? chunk : c.message(chunk, i);
-      if (this.#http) remote.keepAlive = (c.flags(i) & S.FLAG_CLOSE) === 0 && !this.#stopping;
+      if (this.#http) remote.keepAlive = (c.frames[3 * i + 2] & S.FLAG_CLOSE) === 0 && !this.#stopping;
       this.#received();
       if (receive) {
         try {
@@ -318,8 +333,8 @@ export class Worker {
     }
     const bytes = typeof message === 'string' ? Buffer.byteLength(message) : message.byteLength;
     this.#stats.bytes_out += bytes;
-    conn.lastActive = Date.now();
     if (conn.delivering) {
+      conn.lastActive = this.#now;
       // Inside this connection's delivery: batch, written once the chunk is done.
       conn.batch.push(message);
       conn.batchBytes += bytes;
@@ -328,6 +343,7 @@ export class Worker {
     }
     // From outside that flow (a timer, an async callback): refuse while full.
     if (conn.full) return false;
+    conn.lastActive = Date.now();
     conn.socket.write(message);
     if (conn.queued() >= this.#bufferSize) {
       conn.full = true;
@@ -376,7 +392,7 @@ export class Worker {
     conn.closed = true;
     this.#conns.delete(conn.remote.id);
     this.#ending.delete(conn);
-    if (conn.ptr) core().close(conn.ptr);
+    if (conn.ptr) this.#core.close(conn.ptr);
     conn.ptr = 0;
     if (conn.aborted) this.#stats.aborted++;
     else this.#stats.closed++;

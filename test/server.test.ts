@@ -193,6 +193,14 @@ describe('a running server', () => {
     good.destroy();
   });
 
+  it('run() rejects with EADDRINUSE when the port is taken', async () => {
+    const { port } = await startFixture({ settings: { process_number: 1 } });
+    const { proc } = await startFixture({ port, settings: { process_number: 1 } }, { waitStart: false });
+    const err = await proc.waitEv('runError');
+    expect(err.code).toBe('EADDRINUSE');
+    expect((await proc.exited).code).toBe(1);
+  });
+
   it('titles the master and each worker, readable in /proc', async () => {
     const { proc, workers } = await startFixture({ settings: { process_number: 2, master_name: 'shop master', worker_name: 'shop worker' } });
     expect(cmdline(proc.pid)).toBe('shop master');

@@ -1,0 +1,83 @@
+// The bare baseline the server is measured against: node:net, one master
+// passing its listening handle to N child_process workers, indexOf('\r\n\r\n')
+// framing and a fixed reply, one write per chunk. Same reply bytes and the
+// same keep-alive rules as the demo server.
+//   node bench/baseline.mjs [--host 127.0.0.1] [--port 0] [--workers 1]
+// Prints "baseline: http://HOST:PORT/ master pid P, worker pids A, B" once every worker listens.
+import { fork } from 'node:child_process';
+import net from 'node:net';
+import { parseArgs } from 'node:util';
+
+const KEEP = Buffer.from('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: keep-alive\r\nContent-Length: 10\r\n\r\n0123456789');
+const CLOSE = Buffer.from('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: 10\r\n\r\n0123456789');
+
+if (process.env.BASELINE_WORKER) {
+  const replies = [null, KEEP];
+  for (let i = 2; i <= 64; i++) replies[i] = Buffer.concat(Array(i).fill(KEEP));
+  process.on('message', (m, server) => {
+    if (m !== 'server') return;
+    server.on('connection', (sock) => {
+      sock.setNoDelay(true);
+      let buf = null;
+      sock.on('data', (d) => {
+        buf = buf ? Buffer.concat([buf, d]) : d;
+        let pos = 0;
+        let n = 0;
+        let close = false;
+        for (;;) {
+          const end = buf.indexOf('\r\n\r\n', pos);
+          if (end < 0) break;
+          const line = buf.indexOf('\r\n', pos);
+          if (buf[line - 1] === 0x30) { // HTTP/1.0: close unless keep-alive
+            const k = buf.indexOf('eep-', pos);
+            close = k < 0 || k > end;
+          } else {
+            const c = buf.indexOf('close', pos);
+            close = c >= 0 && c < end;
+          }
+          n++;
+          pos = end + 4;
+          if (close) break;
+        }
+        buf = pos < buf.length ? buf.subarray(pos) : null;
+        if (n === 0) return;
+        if (close) {
+          sock.end(n === 1 ? CLOSE : Buffer.concat([replies[n - 1] ?? Buffer.concat(Array(n - 1).fill(KEEP)), CLOSE]));
+          return;
+        }
+        sock.write(replies[n] ?? Buffer.concat(Array(n).fill(KEEP)));
+      });
+      sock.on('error', () => {});
+    });
+    process.send('ready');
+  });
+  process.on('disconnect', () => process.exit(0));
+} else {
+  const { values } = parseArgs({ options: {
+    host: { type: 'string', default: '127.0.0.1' },
+    port: { type: 'string', default: '0' },
+    workers: { type: 'string', default: '1' },
+  } });
+  const server = net.createServer();
+  server.listen({ host: values.host, port: Number(values.port), backlog: 511 }, () => {
+    const n = Number(values.workers);
+    const kids = [];
+    let ready = 0;
+    for (let i = 0; i < n; i++) {
+      const child = fork(new URL(import.meta.url).pathname, [], { env: { ...process.env, BASELINE_WORKER: '1' } });
+      kids.push(child);
+      child.on('message', (m) => {
+        if (m !== 'ready') return;
+        if (++ready === n) {
+          // The workers have their copies; the master stops accepting.
+          server.close();
+          process.stdout.write(`baseline: http://${values.host}:${server.address()?.port ?? values.port}/ master pid ${process.pid}, worker pids ${kids.map((k) => k.pid).join(', ')}\n`);
+        }
+      });
+      child.send('server', server);
+    }
+    const stop = () => { for (const k of kids) k.kill('SIGTERM'); process.exit(0); };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+}
