@@ -13,12 +13,13 @@ const { values } = parseArgs({
     port: { type: 'string', default: '9501' },
     workers: { type: 'string', default: String(availableParallelism()) },
     protocol: { type: 'string', default: 'http' },
+    dispatch: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 
 if (values.help) {
-  process.stdout.write('usage: npm start -- [--host 127.0.0.1] [--port 9501] [--workers N] [--protocol http|eof|length|raw]\n');
+  process.stdout.write('usage: npm start -- [--host 127.0.0.1] [--port 9501] [--workers N] [--protocol http|eof|length|raw] [--dispatch shared|round_robin]\n');
   process.exit(0);
 }
 
@@ -29,6 +30,7 @@ const server = new Server(values.host, Number(values.port));
 try {
   server.set('process_number', Number(values.workers));
   server.set('protocol', values.protocol);
+  if (values.dispatch !== undefined) server.set('dispatch_mode', values.dispatch);
 } catch (err) {
   process.stderr.write(`${(err as Error).message}\n`);
   process.exit(2);

@@ -6,7 +6,9 @@ export const WORKER_ENV = 'TCP_PREFORK_WORKER';
 
 export type ToWorker =
   /** Settings (serialized store, base64) and how connections arrive; a listening handle may ride along. */
-  | { type: 'setup'; settings: string; port: number; shared: boolean }
+  | { type: 'setup'; settings: string; port: number; mode: 'shared' | 'round_robin' | 'hybrid' }
+  /** hybrid: every worker's open connections, by worker slot, as the master last heard. */
+  | { type: 'loads'; loads: number[] }
   /** A socket accepted by the master (round_robin), or passed on by a sibling. */
   | { type: 'conn' }
   /** Stop gracefully: stop accepting, drain, exit. */
@@ -22,9 +24,9 @@ export type ToMaster =
   /** The worker began a stop of its own (a signal, max_request): start a replacement now. */
   | { type: 'retiring'; reason: string }
   /** The worker's open connection count changed (round_robin balancing). */
-  | { type: 'load'; connections: number; accepting: boolean }
-  /** A socket this worker will not serve: hand it to another worker. */
-  | { type: 'handoff' }
+  | { type: 'load'; connections: number; adopted: number }
+  /** A socket this worker will not serve (it is stopping): hand it to another worker. */
+  | { type: 'handoff'; connections: number; adopted: number }
   | { type: 'stats'; seq: number; stats: WorkerStats };
 
 export interface WorkerStats {

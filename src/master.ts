@@ -5,6 +5,8 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { WorkerExitError } from './errors.js';
 import { report, type Handlers } from './events.js';
 import { isMessage, WORKER_ENV, type ToMaster, type ToWorker, type WorkerStats } from './ipc.js';
+import type net from 'node:net';
+import { Balancer, type Handoff, type Seat } from './balancer.js';
 import { bindShared, type BoundHandle } from './listen.js';
 import type { Log } from './log.js';
 import type { Settings } from './settings.js';
@@ -16,6 +18,7 @@ export const BACKOFF_MAX_MS = 10_000;
 export const BACKOFF_RESET_MS = 30_000;
 
 type State = 'starting' | 'ready' | 'retiring' | 'stopping';
+type DispatchMode = 'shared' | 'round_robin' | 'hybrid';
 
 interface WorkerRecord {
   workerId: number;
@@ -26,6 +29,8 @@ interface WorkerRecord {
   /** The master asked it to go (stop, reload): its exit is not respawned. */
   voluntary: boolean;
   killTimer: NodeJS.Timeout | null;
+  /** round_robin: the worker as a place to send sockets. */
+  seat: Seat & { given: number };
 }
 
 interface Slot {
@@ -42,6 +47,9 @@ export class Master {
   readonly #workers = new Set<WorkerRecord>();
   #slots: Slot[] = [];
   #handle: BoundHandle | null = null;
+  #balancer: Balancer | null = null;
+  #mode: DispatchMode = 'shared';
+  #loadsTimer: NodeJS.Timeout | null = null;
   #address = '';
   #port = 0;
   #started = false;
@@ -67,21 +75,30 @@ export class Master {
   }
 
   /** Binds, forks the pool, and resolves once the master has stopped. */
-  run(): Promise<void> {
+  async run(): Promise<void> {
     const st = this.#settings;
-    const script = process.argv[1];
-    if (!script) return Promise.reject(new Error('run() forks the running script, but process.argv[1] is empty'));
+    if (!process.argv[1]) throw new Error('run() forks the running script, but process.argv[1] is empty');
     this.#address = st.get('ip') as string;
-    const bound = bindShared(this.#address, st.get('port') as number);
-    this.#handle = bound.handle;
-    this.#port = bound.port;
+    const n = st.get('process_number') as number;
+    const port = st.get('port') as number;
+    // With one worker there is nothing to dispatch: it accepts directly in every mode.
+    this.#mode = n > 1 ? st.get('dispatch_mode') as DispatchMode : 'shared';
+    if (this.#mode !== 'shared') {
+      this.#balancer = new Balancer(() => this.#seats(), st.get('max_conn') as number, (err) => report(this.#handlers, err));
+    }
+    if (this.#mode === 'round_robin') {
+      this.#port = await this.#balancer!.listen(this.#address, port, st.get('backlog') as number);
+    } else {
+      const bound = bindShared(this.#address, port);
+      this.#handle = bound.handle;
+      this.#port = bound.port;
+    }
     st.set('port', this.#port);
 
     const name = st.get('master_name') as string;
     process.title = name;
-    this.#log.info(`master "${name}" pid ${process.pid} on ${this.#address}:${this.#port}`);
+    this.#log.info(`master "${name}" pid ${process.pid} on ${this.#address}:${this.#port} (dispatch ${this.#mode})`);
 
-    const n = st.get('process_number') as number;
     this.#slots = Array.from({ length: n }, () => ({ current: null, delay: BACKOFF_START_MS, respawnTimer: null }));
     return new Promise<void>((resolve, reject) => {
       this.#resolve = resolve;
@@ -96,6 +113,29 @@ export class Master {
       }
       for (let i = 0; i < n; i++) this.#fork(i);
     });
+  }
+
+  /** A worker said how many connections it has open and has accepted in all. */
+  #updateLoad(rec: WorkerRecord, msg: { connections: number; adopted: number }): void {
+    // Open at the worker when it counted, plus those sent to it and not yet counted there.
+    rec.seat.load = msg.connections + Math.max(0, rec.seat.given - msg.adopted);
+    if (this.#mode === 'hybrid') this.#broadcastLoads();
+  }
+
+  /** hybrid: tells every worker the others' loads, at most every 10 ms. */
+  #broadcastLoads(): void {
+    if (this.#loadsTimer) return;
+    this.#loadsTimer = setTimeout(() => {
+      this.#loadsTimer = null;
+      const loads = this.#slots.map((s) => (s.current?.state === 'ready' ? s.current.seat.load : 0));
+      for (const rec of this.#workers) if (rec.state === 'ready') this.#sendTo(rec, { type: 'loads', loads });
+    }, 10);
+  }
+
+  #seats(): Seat[] {
+    const out: Seat[] = [];
+    for (const rec of this.#workers) out.push(rec.seat);
+    return out;
   }
 
   #onSignal(sig: string): void {
@@ -116,11 +156,24 @@ export class Master {
     });
     const rec: WorkerRecord = {
       workerId, child, pid: child.pid ?? 0, state: 'starting', startedAt: Date.now(), voluntary: false, killTimer: null,
+      seat: {
+        load: 0,
+        given: 0,
+        open: () => rec.state === 'ready' && child.connected,
+        give: (socket: Handoff, done: (err: Error | null) => void) => {
+          rec.seat.given++;
+          try {
+            child.send({ type: 'conn' } satisfies ToWorker, socket as net.Socket, { keepOpen: false }, (err) => done(err ?? null));
+          } catch (err) {
+            done(err as Error);
+          }
+        },
+      },
     };
     this.#workers.add(rec);
     this.#slots[workerId].current = rec;
-    child.on('message', (msg: unknown) => {
-      if (isMessage(msg) && msg.type in this.#dispatch) this.#dispatch[msg.type as ToMaster['type']](rec, msg as never);
+    child.on('message', (msg: unknown, handle: unknown) => {
+      if (isMessage(msg) && msg.type in this.#dispatch) this.#dispatch[msg.type as ToMaster['type']](rec, msg as never, handle);
     });
     child.on('exit', (code, signal) => this.#onExit(rec, code, signal));
     child.on('error', (err) => report(this.#handlers, err));
@@ -128,10 +181,11 @@ export class Master {
     return rec;
   }
 
-  readonly #dispatch: { [K in ToMaster['type']]: (rec: WorkerRecord, msg: Extract<ToMaster, { type: K }>) => void } = {
+  readonly #dispatch: { [K in ToMaster['type']]: (rec: WorkerRecord, msg: Extract<ToMaster, { type: K }>, handle?: unknown) => void } = {
     hello: (rec) => {
-      const setup: ToWorker = { type: 'setup', settings: this.#settings.serialize().toString('base64'), port: this.#port, shared: true };
-      this.#sendTo(rec, setup, this.#handle ?? undefined);
+      const mode = this.#mode;
+      const setup: ToWorker = { type: 'setup', settings: this.#settings.serialize().toString('base64'), port: this.#port, mode };
+      this.#sendTo(rec, setup, mode === 'round_robin' ? undefined : this.#handle ?? undefined);
     },
     ready: (rec) => {
       if (rec.state === 'starting') rec.state = 'ready';
@@ -162,8 +216,16 @@ export class Master {
       this.#log.info(`worker ${rec.workerId} pid ${rec.pid} retiring (${msg.reason})`);
       if (!this.#stopping && this.#slots[rec.workerId].current === rec) this.#fork(rec.workerId);
     },
-    load: () => {},
-    handoff: () => {},
+    load: (rec, msg) => this.#updateLoad(rec, msg),
+    handoff: (rec, msg, handle) => {
+      this.#updateLoad(rec, msg);
+      if (!handle) return;
+      // The sender may get it back: its view of the others was older than ours.
+      if (this.#balancer && !this.#stopping) {
+        this.#balancer.dispatch(handle as Handoff, rec.state === 'ready' ? new Set() : new Set([rec.seat]));
+      }
+      else (handle as { close(): void }).close();
+    },
     stats: (_rec, msg) => {
       const w = this.#statsWaiting.get(msg.seq);
       if (!w) return;
@@ -268,12 +330,14 @@ export class Master {
     }
     this.#handle?.close();
     this.#handle = null;
+    this.#balancer?.close();
     for (const rec of this.#workers) this.#stopWorker(rec);
     if (this.#workers.size === 0) this.#finish();
   }
 
   #finish(): void {
     if (this.#stopTimer) clearTimeout(this.#stopTimer);
+    if (this.#loadsTimer) clearTimeout(this.#loadsTimer);
     for (const [sig, fn] of this.#signals) process.off(sig, fn);
     const shutdown = this.#handlers.shutdown;
     if (shutdown) {

@@ -2,6 +2,7 @@
 // the user's callbacks, write the replies, and drain on stop.
 import net from 'node:net';
 import * as S from '../assembly/status.js';
+import { adopt, detach, type Handoff } from './balancer.js';
 import { core } from './core.js';
 import { Connection } from './connection.js';
 import { CallbackError, MaxConnError, NoConnectionError, framingError } from './errors.js';
@@ -35,6 +36,13 @@ export class Worker {
   readonly #ending = new Set<Connection>();
 
   // Config, read once from the master's settings.
+  #mode: 'shared' | 'round_robin' | 'hybrid' = 'shared';
+  #workers = 1;
+  /** Sockets the master sent here (round_robin, hybrid handoffs). */
+  #adopted = 0;
+  /** hybrid: open connections per worker slot, as the master last said. */
+  #loads: number[] = [];
+  #loadTimer: NodeJS.Timeout | null = null;
   #raw = true;
   #http = false;
   #maxConn = Infinity;
@@ -77,13 +85,20 @@ export class Worker {
 
   readonly #dispatch: { [K in ToWorker['type']]: (msg: Extract<ToWorker, { type: K }>, handle: unknown) => void } = {
     setup: (msg, handle) => this.#setup(msg, handle as object | undefined),
-    conn: (_msg, socket) => {
-      if (socket instanceof net.Socket) {
-        socket.setNoDelay(true);
-        this.#accept(socket);
+    conn: (_msg, handle) => {
+      if (!handle) return;
+      const socket = adopt(handle as Handoff);
+      this.#adopted++;
+      if (this.#stopping && process.connected) {
+        // Not ours to serve any more: back to the master for another worker.
+        this.#handOff(socket);
+        return;
       }
+      socket.setNoDelay(true);
+      this.#accept(socket);
     },
     stop: () => this.stop(null),
+    loads: (msg) => { this.#loads = msg.loads; },
     stats: (msg) => this.#send({ type: 'stats', seq: msg.seq, stats: this.stats() }),
   };
 
@@ -98,7 +113,10 @@ export class Worker {
     this.#raw = protocol === 'raw';
     this.#http = protocol === 'http';
     const maxConn = st.get('max_conn') as number;
-    this.#maxConn = msg.shared ? Math.max(1, Math.ceil(maxConn / (st.get('process_number') as number))) : maxConn;
+    this.#mode = msg.mode;
+    this.#workers = st.get('process_number') as number;
+    // Where workers accept for themselves, each enforces its share of max_conn.
+    this.#maxConn = msg.mode === 'round_robin' ? maxConn : Math.max(1, Math.ceil(maxConn / this.#workers));
     this.#bufferSize = st.get('socket_buffer_size') as number;
     this.#heartbeatMs = (st.get('heartbeat_idle_time') as number) * 1000;
     this.#waitMs = (st.get('max_wait_time') as number) * 1000;
@@ -106,7 +124,9 @@ export class Worker {
     // A random grace of up to half the limit, so workers do not all recycle at once.
     this.#requestLimit = maxRequest > 0 ? maxRequest + Math.floor(Math.random() * (maxRequest / 2 + 1)) : 0;
 
-    const server = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.#accept(socket));
+    const hybrid = msg.mode === 'hybrid';
+    const server = net.createServer({ noDelay: true, allowHalfOpen: true, pauseOnConnect: hybrid },
+      hybrid ? (socket) => this.#acceptOrHand(socket) : (socket) => this.#accept(socket));
     server.on('error', (err) => report(this.#handlers, err));
     this.#server = server;
     if (this.#heartbeatMs > 0) {
@@ -140,6 +160,31 @@ export class Worker {
     }
   }
 
+  /**
+   * hybrid: keeps a socket the kernel gave this worker unless this worker is
+   * above its share (5% and 5 connections over a fair split, by the loads the
+   * master last sent); then the master hands it to the least-loaded worker,
+   * which may be this one again.
+   */
+  #acceptOrHand(socket: net.Socket): void {
+    const own = this.#conns.size + 1;
+    let others = 0;
+    for (let i = 0; i < this.#loads.length; i++) if (i !== this.workerId) others += this.#loads[i];
+    const limit = Math.ceil(((own + others) / this.#workers) * 1.05) + 5;
+    if ((own > limit || own > this.#maxConn) && !this.#stopping && process.connected) {
+      this.#handOff(socket);
+      return;
+    }
+    socket.resume();
+    this.#accept(socket);
+  }
+
+  /** Passes an unread socket to the master, to serve elsewhere. */
+  #handOff(socket: net.Socket): void {
+    const handle = detach(socket);
+    if (handle) process.send!({ type: 'handoff', connections: this.#conns.size, adopted: this.#adopted } satisfies ToMaster, handle as never);
+  }
+
   #accept(socket: net.Socket): void {
     if (this.#stopping || this.#conns.size >= this.#maxConn) {
       socket.destroy();
@@ -159,6 +204,7 @@ export class Worker {
     const conn = new Connection(socket, remote, this.#raw ? 0 : this.#core.open(), now);
     this.#conns.set(remote.id, conn);
     this.#stats.accepted++;
+    if (this.#mode !== 'shared') this.#reportLoad();
     socket.on('data', (chunk: Buffer) => this.#onData(conn, chunk));
     socket.on('end', () => this.#onEnd(conn));
     socket.on('error', () => { conn.aborted = true; });
@@ -396,6 +442,7 @@ export class Worker {
     conn.ptr = 0;
     if (conn.aborted) this.#stats.aborted++;
     else this.#stats.closed++;
+    if (this.#mode !== 'shared') this.#reportLoad();
     const close = this.#handlers.close;
     if (close) {
       try {
@@ -405,6 +452,15 @@ export class Worker {
       }
     }
     if (this.#stopping && this.#conns.size === 0) this.#finish();
+  }
+
+  /** round_robin: tells the master how many connections are open, at most every 10 ms. */
+  #reportLoad(): void {
+    if (this.#loadTimer) return;
+    this.#loadTimer = setTimeout(() => {
+      this.#loadTimer = null;
+      this.#send({ type: 'load', connections: this.#conns.size, adopted: this.#adopted });
+    }, 10);
   }
 
   #callbackError(event: string, err: unknown, conn: Connection): void {
@@ -481,6 +537,7 @@ export class Worker {
     this.#finished = true;
     if (this.#drainTimer) clearInterval(this.#drainTimer);
     if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
+    if (this.#loadTimer) clearTimeout(this.#loadTimer);
     this.#call('workerStop', { workerId: this.workerId, pid: process.pid });
     this.#resolve?.();
     // Exit even if user code holds the loop; the delay lets stdout flush.
