@@ -73,7 +73,8 @@ export function parseHead(p: usize, n: i32, max: i64): i32 {
   let q = p;
   // method SP
   while (q < end && isT(load<u8>(q))) q++;
-  if (q == p || q >= end || load<u8>(q) != 0x20) return HEAD_BAD;
+  // at most 32 bytes, as requestPrefixOk allows: the verdict must not depend on how the head was split
+  if (q == p || q - p > 32 || q >= end || load<u8>(q) != 0x20) return HEAD_BAD;
   q++;
   // request-target SP
   const t = q;
@@ -89,6 +90,7 @@ export function parseHead(p: usize, n: i32, max: i64): i32 {
   q += 10;
 
   let close = minor == 0;
+  let closeToken = false; // a "close" option wins over any "keep-alive", in any order
   let chunked = false;
   let hasTE = false;
   let length: i64 = -1;
@@ -139,7 +141,7 @@ export function parseHead(p: usize, n: i32, max: i64): i32 {
           while (i < vlen && load<u8>(v + <usize>i) != 0x2c) i++;
           let e = i;
           while (e > s && (load<u8>(v + <usize>(e - 1)) == 0x20 || load<u8>(v + <usize>(e - 1)) == 0x09)) e--;
-          if (eqLower(v + <usize>s, e - s, "close")) close = true;
+          if (eqLower(v + <usize>s, e - s, "close")) closeToken = true;
           else if (minor == 0 && eqLower(v + <usize>s, e - s, "keep-alive")) close = false;
         }
       }
@@ -156,7 +158,7 @@ export function parseHead(p: usize, n: i32, max: i64): i32 {
   }
   if (hasTE && length >= 0) return HEAD_BAD; // request smuggling guard
   if (hasTE && minor == 0) return HEAD_BAD;
-  headFlags = close ? FLAG_CLOSE : 0;
+  headFlags = close || closeToken ? FLAG_CLOSE : 0;
   headChunked = chunked;
   headLength = length < 0 ? 0 : length;
   if (length > max) return HEAD_TOO_LARGE;
@@ -268,6 +270,8 @@ export function runChunked(st: usize, p: usize, n: i32, room: i64): i32 {
       }
       case CS_END_LF: {
         if (c != 0x0a) return CHUNK_BAD;
+        // this last byte counts against the limit too (the check below the switch is not reached)
+        if (<i64>(i + 1) > room) return CHUNK_TOO_LARGE;
         store<i32>(st, 0);
         store<i64>(st, 0, 8);
         return i + 1;

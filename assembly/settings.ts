@@ -117,6 +117,7 @@ const S_LTYPE = 4;
 const S_LOFF = 5;
 const S_BOFF = 6;
 const S_MAXLEN = 7;
+let S_PROXY = -1;
 
 const U31: f64 = 2147483647;
 
@@ -140,6 +141,7 @@ function defineSchema(): void {
   def("max_request", K_INT, 0, U31, 0, "", "", "an integer from 0 (off) to 2147483647");
   def("backlog", K_INT, 1, 65535, 511, "", "", "an integer from 1 to 65535");
   def("pid_file", K_STR, 0, 4096, 0, "", "", "a path of at most 4096 bytes");
+  S_PROXY = count;
   def("proxy_protocol", K_BOOL, 0, 0, 0, "", "", "a boolean");
   def("ssl_cert_file", K_STR, 0, 4096, 0, "", "", "a path of at most 4096 bytes");
   def("ssl_key_file", K_STR, 0, 4096, 0, "", "", "a path of at most 4096 bytes");
@@ -155,6 +157,7 @@ let lengthType: i32 = 0x4e;
 let lengthOffset: i32 = 0;
 let bodyOffset: i32 = 4;
 let maxLength: i32 = DEFAULT_PACKAGE_MAX_LENGTH;
+let proxy: bool = false;
 
 export function cfgProtocol(): i32 { return protocol; }
 export function cfgEof(): u64 { return eofPat; }
@@ -163,6 +166,7 @@ export function cfgLengthType(): i32 { return lengthType; }
 export function cfgLengthOffset(): i32 { return lengthOffset; }
 export function cfgBodyOffset(): i32 { return bodyOffset; }
 export function cfgMaxLength(): i32 { return maxLength; }
+export function cfgProxy(): bool { return proxy; }
 
 function strEq(p: usize, n: i32, q: usize, m: i32): bool {
   return n == m && memory.compare(p, q, <usize>n) == 0;
@@ -182,6 +186,7 @@ function refresh(): void {
   lengthOffset = <i32>load<f64>(entry(S_LOFF) + E_NUM);
   bodyOffset = <i32>load<f64>(entry(S_BOFF) + E_NUM);
   maxLength = <i32>load<f64>(entry(S_MAXLEN) + E_NUM);
+  proxy = load<f64>(entry(S_PROXY) + E_NUM) != 0;
 }
 
 /** Is [p, p+n) one of the '|'-separated choices (a static UTF-16 string)? */
@@ -224,6 +229,16 @@ function find(p: usize, n: i32): i32 {
     if (strEq(<usize>load<u32>(e + E_KEY), load<i32>(e + E_KEYLEN), p, n)) return i;
   }
   return -1;
+}
+
+/** Validates without storing. */
+function check(kp: usize, kn: i32, tag: i32, num: f64, vp: usize, vn: i32): i32 {
+  const i = find(kp, kn);
+  if (i >= 0 && i < known && !valid(i, tag, num, vp, vn)) {
+    ctrlSet(CTRL_ARG, i);
+    return ERR_INVALID_SETTING;
+  }
+  return OK;
 }
 
 function put(kp: usize, kn: i32, tag: i32, num: f64, vp: usize, vn: i32): i32 {
@@ -348,6 +363,12 @@ export function settingsSerialize(): i32 {
  * ERR_INVALID_SETTING.
  */
 export function settingsLoad(len: i32): i32 {
+  // Validate everything first, so a bad blob changes nothing.
+  const r = loadPass(len, true);
+  return r != OK ? r : loadPass(len, false);
+}
+
+function loadPass(len: i32, dry: bool): i32 {
   const base = reserveScratch(0);
   const end = base + <usize>len;
   if (len < 8 || load<u32>(base) != MAGIC) return ERR_BAD_SETTINGS_BLOB;
@@ -365,11 +386,11 @@ export function settingsLoad(len: i32): i32 {
       if (p + 4 > end) return ERR_BAD_SETTINGS_BLOB;
       const vn = load<u32>(p);
       if (<u64>p + 4 + <u64>vn > <u64>end) return ERR_BAD_SETTINGS_BLOB;
-      r = put(kp, <i32>kn, tag, 0, p + 4, <i32>vn);
+      r = dry ? check(kp, <i32>kn, tag, 0, p + 4, <i32>vn) : put(kp, <i32>kn, tag, 0, p + 4, <i32>vn);
       p += 4 + <usize>vn;
     } else if (tag == TAG_NUMBER || tag == TAG_BOOL || tag == TAG_NULL) {
       if (p + 8 > end) return ERR_BAD_SETTINGS_BLOB;
-      r = put(kp, <i32>kn, tag, load<f64>(p), 0, 0);
+      r = dry ? check(kp, <i32>kn, tag, load<f64>(p), 0, 0) : put(kp, <i32>kn, tag, load<f64>(p), 0, 0);
       p += 8;
     } else {
       return ERR_BAD_SETTINGS_BLOB;

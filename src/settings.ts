@@ -80,7 +80,8 @@ export class Settings {
       c.views();
       const p = c.ctrl(S.CTRL_STR_PTR);
       const key = utf8.decode(c.u8.subarray(p, p + c.ctrl(S.CTRL_STR_LEN)));
-      out[key] = this.#read(i);
+      // defineProperty: a key like "__proto__" stays an own key, not the prototype.
+      Object.defineProperty(out, key, { value: this.#read(i), enumerable: true, writable: true, configurable: true });
     }
     return out;
   }

@@ -9,7 +9,7 @@ import { Settings } from '../src/settings.js';
 import { framingError } from '../src/errors.js';
 import {
   type GenFrame, type LengthCfg, type FeedResult,
-  owned, joinFrames, splitAt, oneByteChunks, feedAll, feedInterleaved, feedOne, expectFrames,
+  owned, joinFrames, splitAt, oneByteChunks, feedAll, feedInterleaved, feedOne, expectFrames, lookahead,
   eofFrameArb, lengthFrameArb, lengthCfgs, lengthPacket, lengthHeader, httpRequestArb,
   cutsArb, pickCuts, PACK,
 } from './helpers/frames.js';
@@ -51,11 +51,16 @@ beforeEach(() => {
  * The split-invariance check: the unsplit stream, a split at random and
  * marked cut points, and 1-byte chunks (the last two fed interleaved on two
  * connections open at once) all give exactly the generated frames and flags.
+ * Before every feed, the bytes that come next are planted just past the
+ * chunk's end in the core's input area (see `lookahead`).
  */
 function checkSplits(cfg: Config, frames: GenFrame[], cuts: { random: number[]; marked: number[]; dense: boolean }): void {
   const { stream, marks } = joinFrames(frames);
+  const raw = openWith({ protocol: 'raw' });
+  const plant = lookahead(c, raw, stream);
   const whole = openWith(cfg);
   try {
+    plant(stream);
     const r = feedAll(c, whole, [stream]);
     expectFrames(r, frames, 'unsplit', [stream]);
     expect(c.buffered(whole)).toBe(0);
@@ -67,7 +72,7 @@ function checkSplits(cfg: Config, frames: GenFrame[], cuts: { random: number[]; 
   const a = c.open();
   const b = c.open();
   try {
-    const [ra, rb] = feedInterleaved(c, a, chunks, b, ones);
+    const [ra, rb] = feedInterleaved(c, a, chunks, b, ones, plant);
     expectFrames(ra, frames, `split at ${chunks.map((x) => x.length).join('+')}`, chunks);
     expectFrames(rb, frames, '1-byte chunks', ones);
     expect(c.buffered(a)).toBe(0);
@@ -75,6 +80,7 @@ function checkSplits(cfg: Config, frames: GenFrame[], cuts: { random: number[]; 
   } finally {
     c.close(a);
     c.close(b);
+    c.close(raw);
   }
 }
 
@@ -153,7 +159,7 @@ describe('split invariance (property)', () => {
       if (delim.some((b) => b > 0x7f)) cfg.package_eof = delim; // raw bytes, not UTF-8 of latin1
       fc.assert(fc.property(fc.array(eofFrameArb(delim), { maxLength: 12 }), cutsArb, (frames, cuts) => {
         checkSplits(cfg, frames, cuts);
-      }), { numRuns: 100 });
+      }), { numRuns: 250 });
     });
   }
 
@@ -163,14 +169,73 @@ describe('split invariance (property)', () => {
       const arb = cfgArb.chain((cfg) => fc.tuple(fc.constant(cfg), fc.array(lengthFrameArb(cfg), { maxLength: 10 }), cutsArb));
       fc.assert(fc.property(arb, ([cfg, frames, cuts]) => {
         checkSplits(lengthConfig(cfg), frames, cuts);
-      }), { numRuns: 90 });
+      }), { numRuns: 200 });
     });
   }
 
   it('http: any split of pipelined requests yields the same requests and FLAG_CLOSE flags', () => {
     fc.assert(fc.property(fc.array(httpRequestArb, { maxLength: 6 }), cutsArb, (frames, cuts) => {
       checkSplits({ protocol: 'http' }, frames, cuts);
-    }), { numRuns: 300 });
+    }), { numRuns: 800 });
+  });
+
+  it('eof: a chunk ending inside the delimiter never matches, at every alignment, even when the next bytes sit past its end', () => {
+    // The delimiter search works 16 bytes at a time: try every frame length
+    // modulo the block, every cut inside the delimiter, and frames that start
+    // at every offset of the chunk.
+    for (const [, delim] of delimiters) {
+      for (let lead = 0; lead < 3; lead++) {
+        for (let body = 0; body <= 40; body++) {
+          const prefix = Buffer.concat(Array.from({ length: lead }, () => Buffer.concat([Buffer.from('p'), delim])));
+          const frame = Buffer.concat([Buffer.alloc(body, 0x41), delim]);
+          const stream = owned(Buffer.concat([prefix, frame, Buffer.from('z'), delim]));
+          const raw = openWith({ protocol: 'raw' });
+          const plant = lookahead(c, raw, stream, 24);
+          const conn = openWith({ protocol: 'eof', package_eof: delim });
+          for (let k = 1; k < delim.length; k++) {
+            const cut = prefix.length + body + k;
+            const chunks = splitAt(stream, [cut]);
+            const r: FeedResult = { frames: [], flags: [], zeroCopy: [], error: 0, errorChunk: -1 };
+            plant(chunks[0]);
+            feedOne(c, conn, chunks[0], r, 0);
+            if (r.frames.length !== lead) throw new Error(`delim ${JSON.stringify(delim.toString('latin1'))} lead ${lead} body ${body} cut ${k}: ${r.frames.length} frames before the cut`);
+            plant(chunks[1]);
+            feedOne(c, conn, chunks[1], r, 1);
+            expectFrames(r, [
+              ...Array.from({ length: lead }, () => ({ bytes: Buffer.concat([Buffer.from('p'), delim]), flags: 0, marks: [] })),
+              { bytes: frame, flags: 0, marks: [] },
+              { bytes: Buffer.concat([Buffer.from('z'), delim]), flags: 0, marks: [] },
+            ], `delim ${JSON.stringify(delim.toString('latin1'))} lead ${lead} body ${body} cut ${k}`);
+          }
+          c.close(conn);
+          c.close(raw);
+        }
+      }
+    }
+  });
+
+  it('http: a chunk ending inside the head\'s CRLFCRLF never completes it, at every alignment', () => {
+    for (let pad = 0; pad <= 40; pad++) {
+      const req = b(`GET /${'a'.repeat(pad)} HTTP/1.1\r\n\r\n`);
+      for (const lead of [Buffer.alloc(0), GET]) {
+        const stream = owned(Buffer.concat([lead, req, GET]));
+        const raw = openWith({ protocol: 'raw' });
+        const plant = lookahead(c, raw, stream, 24);
+        for (let k = 1; k < 4; k++) {
+          const conn = openWith({ protocol: 'http' });
+          const chunks = splitAt(stream, [lead.length + req.length - k]);
+          const r: FeedResult = { frames: [], flags: [], zeroCopy: [], error: 0, errorChunk: -1 };
+          plant(chunks[0]);
+          feedOne(c, conn, chunks[0], r, 0);
+          expect(r.frames.length, `pad ${pad} cut ${k}`).toBe(lead.length ? 1 : 0);
+          plant(chunks[1]);
+          feedOne(c, conn, chunks[1], r, 1);
+          expectFrames(r, [...(lead.length ? [lead] : []), req, GET].map((x) => ({ bytes: x, flags: 0, marks: [] })), `pad ${pad} cut ${k}`);
+          c.close(conn);
+        }
+        c.close(raw);
+      }
+    }
   });
 
   it('http: the generator covers GET, bodies, chunked with extensions and trailers, and both flags', () => {
@@ -190,7 +255,7 @@ describe('split invariance (property)', () => {
       fc.tuple(fc.constant(d), limitArb(eofFrameArb(d, 60))));
     fc.assert(fc.property(arb, ([delim, { frames, max, cuts }]) => {
       checkLimit({ protocol: 'eof', package_eof: delim }, frames, max, cuts);
-    }), { numRuns: 150 });
+    }), { numRuns: 400 });
   });
 
   it('length: package_max_length is inclusive and enforced under any split', () => {
@@ -198,13 +263,13 @@ describe('split invariance (property)', () => {
     const arb = fc.constantFrom(...cfgs).chain((cfg) => fc.tuple(fc.constant(cfg), limitArb(lengthFrameArb(cfg))));
     fc.assert(fc.property(arb, ([cfg, { frames, max, cuts }]) => {
       checkLimit(lengthConfig(cfg), frames, max, cuts);
-    }), { numRuns: 200 });
+    }), { numRuns: 400 });
   });
 
   it('http: package_max_length is inclusive and enforced under any split', () => {
     fc.assert(fc.property(limitArb(httpRequestArb), ({ frames, max, cuts }) => {
       checkLimit({ protocol: 'http' }, frames, max, cuts);
-    }), { numRuns: 200 });
+    }), { numRuns: 500 });
   });
 });
 
@@ -373,6 +438,7 @@ function errorCases(): ErrorCase[] {
   bad('control byte in the target', 'GET /a\x01b HTTP/1.1\r\n\r\n');
   bad('bad byte in the method', 'G(T / HTTP/1.1\r\n\r\n');
   bad('method longer than 32 bytes', 'A'.repeat(40) + ' / HTTP/1.1\r\n\r\n');
+  bad('method of 33 bytes', 'M'.repeat(33) + ' / HTTP/1.1\r\n\r\n');
   bad('header without a colon', 'GET / HTTP/1.1\r\nHost example.com\r\n\r\n');
   bad('space in a header name', 'GET / HTTP/1.1\r\nBad Name: x\r\n\r\n');
   bad('space before the colon', 'GET / HTTP/1.1\r\nHost : x\r\n\r\n');
@@ -518,8 +584,14 @@ describe('errors from real bytes', () => {
       const r = feedAll(c, conn, oneByteChunks(header));
       expect(r.error, type).toBe(ERR_FRAME_TOO_LARGE);
       expect(r.errorChunk, type).toBe(header.length - 1);
-      expect(c.buffered(conn)).toBeLessThan(header.length);
+      expect(c.buffered(conn)).toBeLessThanOrEqual(header.length);
       c.close(conn);
+      // the header and body bytes in one chunk: refused without buffering anything
+      const conn2 = openWith(lengthConfig(cfg, { package_max_length: max }));
+      expect(c.feed(conn2, owned(Buffer.concat([header, Buffer.alloc(60)])))).toBe(0);
+      expect(c.error).toBe(ERR_FRAME_TOO_LARGE);
+      expect(c.buffered(conn2)).toBe(0);
+      c.close(conn2);
     }
   });
 
@@ -560,6 +632,16 @@ describe('errors from real bytes', () => {
     c.close(conn);
   });
 
+  it('http: a 32-byte method is accepted under any split', () => {
+    const req = owned('M'.repeat(32) + ' /x HTTP/1.1\r\nHost: h\r\n\r\n');
+    for (const chunks of [[req], oneByteChunks(req), splitAt(req, [31, 32, 33])]) {
+      const conn = openWith({ protocol: 'http' });
+      const r = feedAll(c, conn, chunks);
+      expectFrames(r, [{ bytes: req, flags: 0, marks: [] }], `${chunks.length} chunks`);
+      c.close(conn);
+    }
+  });
+
   it('http: a frame whose chunked body ends exactly at package_max_length is accepted, one byte more is refused', () => {
     const max = 100;
     const head = 'POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n';
@@ -581,6 +663,112 @@ describe('errors from real bytes', () => {
       }
     }
   });
+});
+
+describe('empty chunks', () => {
+  it('an empty chunk yields nothing and changes nothing, mid-frame and right after a span', () => {
+    const empty = owned(Buffer.alloc(0));
+    const cases: [Config, Buffer][] = [
+      [{ protocol: 'raw' }, b('raw bytes')],
+      [{ protocol: 'eof' }, b('line one\r\n')],
+      [lengthConfig({ type: 'N', lengthOffset: 0, bodyOffset: 4 }), lengthPacket({ type: 'N', lengthOffset: 0, bodyOffset: 4 }, 20)],
+      [{ protocol: 'http' }, POST5],
+    ];
+    for (const [cfg, frame] of cases) {
+      const conn = openWith(cfg);
+      expect(c.feed(conn, empty)).toBe(0);
+      expect(c.error).toBe(OK);
+      const raw = cfg.protocol === 'raw';
+      // a frame in three parts with empty chunks between, then the tail of one more after an empty chunk
+      const parts = [frame.subarray(0, 3), empty, frame.subarray(3, 7), empty, Buffer.concat([frame.subarray(7), frame.subarray(0, 2)]), empty, frame.subarray(2)];
+      const got: Buffer[] = [];
+      for (const p of parts) {
+        const chunk = owned(p);
+        const n = c.feed(conn, chunk);
+        expect(c.error).toBe(OK);
+        for (let i = 0; i < n; i++) got.push(c.message(chunk, i));
+      }
+      if (raw) expect(Buffer.concat(got).equals(Buffer.concat([frame, frame]))).toBe(true);
+      else expect(got.map((g) => g.toString('latin1'))).toEqual([frame.toString('latin1'), frame.toString('latin1')]);
+      expect(c.buffered(conn)).toBe(0);
+      c.close(conn);
+    }
+  });
+});
+
+// ============================================================== http flags
+
+describe('http FLAG_CLOSE', () => {
+  const table: [string, number][] = [
+    ['GET / HTTP/1.1\r\n\r\n', 0],
+    ['GET / HTTP/1.0\r\n\r\n', FLAG_CLOSE],
+    ['GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n', 0],
+    ['GET / HTTP/1.0\r\nconnection: KEEP-ALIVE\r\n\r\n', 0],
+    ['GET / HTTP/1.1\r\nConnection: close\r\n\r\n', FLAG_CLOSE],
+    ['GET / HTTP/1.1\r\nConnection: Upgrade, Close\r\n\r\n', FLAG_CLOSE],
+    ['GET / HTTP/1.1\r\nConnection: closed\r\n\r\n', 0],
+    ['GET / HTTP/1.1\r\nX-Connection: close\r\n\r\n', 0],
+    ['GET / HTTP/1.1\r\nConnection: keep-alive\r\n\r\n', 0],
+    ['GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n', FLAG_CLOSE],
+    // "close" wins whatever the order of the options or headers
+    ['GET / HTTP/1.0\r\nConnection: close, keep-alive\r\n\r\n', FLAG_CLOSE],
+    ['GET / HTTP/1.0\r\nConnection: close\r\nConnection: keep-alive\r\n\r\n', FLAG_CLOSE],
+    ['GET / HTTP/1.1\r\nConnection: close, keep-alive\r\n\r\n', FLAG_CLOSE],
+    ['POST / HTTP/1.0\r\nContent-Length: 2\r\n\r\nok', FLAG_CLOSE],
+    ['POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n', FLAG_CLOSE],
+  ];
+  for (const [req, flags] of table) {
+    it(`${JSON.stringify(req.split('\r\n\r\n')[0])} -> ${flags}`, () => {
+      // alone, pipelined between two keep-alive requests, and split byte by byte
+      const frames = [GET, b(req), GET].map((x, i) => ({ bytes: x, flags: i === 1 ? flags : 0, marks: [] }));
+      const stream = owned(Buffer.concat(frames.map((f) => f.bytes)));
+      for (const chunks of [[stream], oneByteChunks(stream)]) {
+        const conn = openWith({ protocol: 'http' });
+        expectFrames(feedAll(c, conn, chunks), frames, `${chunks.length} chunks`);
+        c.close(conn);
+      }
+    });
+  }
+});
+
+// ============================================================== many frames per chunk
+
+describe('many frames in one chunk', () => {
+  // The smallest frame of each protocol, packed into one chunk after the tail
+  // of a frame begun in the previous chunk: the output area and the binding's
+  // frame table must grow to hold them all. Counts straddle powers of two.
+  const cases: [string, Config, Buffer, Buffer][] = [
+    ['eof, 1-byte delimiter', { protocol: 'eof', package_eof: '\n' }, b('\n'), b('span\n')],
+    ['eof, 8-byte delimiter', { protocol: 'eof', package_eof: '12345678' }, b('12345678'), b('span12345678')],
+    ["length 'C', body_offset 0", lengthConfig({ type: 'C', lengthOffset: 0, bodyOffset: 0 }), Buffer.from([1]), Buffer.from([5, 1, 2, 3, 4])],
+    ["length 'N'", lengthConfig({ type: 'N', lengthOffset: 0, bodyOffset: 4 }), Buffer.from([0, 0, 0, 0]), Buffer.from([0, 0, 0, 2, 9, 9])],
+    ['http, 16-byte requests', { protocol: 'http' }, b('A / HTTP/1.1\r\n\r\n'), GET],
+  ];
+  for (const [name, cfg, tiny, span] of cases) {
+    it(name, () => {
+      for (const count of [1023, 1024, 2047, 2048, 4096, 70000]) {
+        const conn = openWith(cfg);
+        const first = owned(span.subarray(0, span.length - 1));
+        expect(c.feed(conn, first)).toBe(0);
+        const chunk = owned(Buffer.concat([span.subarray(span.length - 1), ...Array.from({ length: count }, () => tiny)]));
+        const n = c.feed(conn, chunk);
+        expect(c.error).toBe(OK);
+        expect(n).toBe(count + 1);
+        expect(c.message(chunk, 0).equals(span)).toBe(true);
+        for (let i = 1; i <= count; i++) {
+          const m = c.message(chunk, i);
+          if (m.byteOffset - chunk.byteOffset !== 1 + (i - 1) * tiny.length || !m.equals(tiny)) {
+            throw new Error(`${name}, ${count} frames: frame ${i} wrong`);
+          }
+        }
+        expect(c.buffered(conn)).toBe(0);
+        // the connection, and a fresh one, still frame normally afterwards
+        const again = owned(Buffer.concat([span, tiny]));
+        expect(c.feed(conn, again)).toBe(2);
+        c.close(conn);
+      }
+    });
+  }
 });
 
 // ============================================================== large frame
