@@ -10,14 +10,15 @@
 // into the buffer once; when the frame's total length is known the buffer is
 // sized exactly, so a large frame is never re-copied while it grows.
 import {
-  OK, ERR_FRAME_TOO_LARGE, ERR_BAD_LENGTH, ERR_BAD_HTTP,
+  OK, ERR_FRAME_TOO_LARGE, ERR_BAD_LENGTH, ERR_BAD_HTTP, ERR_BAD_PROXY_HEADER,
   PROTO_RAW, PROTO_EOF, PROTO_LENGTH, PROTO_HTTP,
   CTRL_ERR, CTRL_SPAN_PTR,
 } from "./status";
 import { ctrlSet, inputPtr, reserveOutput, findPattern, findStraddle } from "./memory";
 import { requestPrefixOk, parseHead, runChunked, headFlags, headChunked, headLength,
   HEAD_BAD, CHUNK_MORE, CHUNK_BAD } from "./http";
-import { cfgProtocol, cfgEof, cfgEofLen, cfgLengthType, cfgLengthOffset, cfgBodyOffset, cfgMaxLength } from "./settings";
+import { cfgProtocol, cfgEof, cfgEofLen, cfgLengthType, cfgLengthOffset, cfgBodyOffset, cfgMaxLength, cfgProxy } from "./settings";
+import { proxyHeader, proxyClear, PROXY_MORE } from "./proxy";
 
 // Connection record layout (byte offsets).
 const C_MODE: usize = 0;
@@ -38,6 +39,7 @@ const C_FLAGS: usize = 60;
 const C_CHUNK: usize = 64;    // chunked-body machine: state i32, pad, size i64
 const C_ERR: usize = 80;      // sticky error
 const C_HSIZE: usize = 84;    // length mode: bytes up to the end of the length field
+const C_PROXY: usize = 88;    // 1 while a PROXY protocol header is awaited
 const CONN_SIZE: usize = 96;
 
 // Phases of the frame being assembled.
@@ -95,6 +97,7 @@ export function connOpen(): usize {
   put(c, C_BOFF, cfgBodyOffset());
   put(c, C_MAX, cfgMaxLength());
   put(c, C_HSIZE, cfgLengthOffset() + fieldSize(cfgLengthType()));
+  put(c, C_PROXY, cfgProxy() ? 1 : 0);
   return c;
 }
 
@@ -323,6 +326,30 @@ function continueFrame(c: usize, p: usize, n: i32): i32 {
 }
 
 /**
+ * Reads the PROXY header that opens the connection from [p, p+n), with any
+ * earlier bytes of it in the buffer. Returns how many bytes of the chunk
+ * it took, MORE, or FAIL.
+ */
+function proxyStep(c: usize, p: usize, n: i32): i32 {
+  const have = get(c, C_END);
+  let r: i32;
+  if (have == 0) {
+    r = proxyHeader(p, n);
+    if (r == PROXY_MORE) append(c, p, n);
+  } else {
+    append(c, p, n);
+    r = proxyHeader(<usize>get(c, C_BUF), have + n);
+    if (r >= 0) r -= have;
+  }
+  if (r == PROXY_MORE) return MORE;
+  if (r < 0) return fail(c, ERR_BAD_PROXY_HEADER);
+  put(c, C_PROXY, 0);
+  put(c, C_START, 0);
+  put(c, C_END, 0);
+  return r;
+}
+
+/**
  * Frames the `n` bytes in the input area for connection `c`. Writes one
  * (offset, length, flags) triple per frame to the output area and returns
  * how many. An offset is counted from the chunk's first byte; a negative one
@@ -344,9 +371,21 @@ export function feed(c: usize, n: i32): i32 {
   else if (mode == PROTO_HTTP) min = 16;
   let out = reserveOutput(n / min + 2);
   if (n <= 0) return 0;
+  let p = 0;
+  if (get(c, C_PROXY) != 0) {
+    proxyClear();
+    const r = proxyStep(c, inputPtr(), n);
+    if (r == FAIL) {
+      ctrlSet(CTRL_ERR, get(c, C_ERR));
+      return 0;
+    }
+    if (r == MORE) return 0;
+    p = r;
+    if (p == n) return 0;
+  }
   if (mode == PROTO_RAW) {
-    store<i32>(out, 0);
-    store<i32>(out, n, 4);
+    store<i32>(out, p);
+    store<i32>(out, n - p, 4);
     store<i32>(out, 0, 8);
     return 1;
   }
@@ -368,7 +407,6 @@ export function feed(c: usize, n: i32): i32 {
 
   const input = inputPtr();
   let count = 0;
-  let p = 0;
   if (end > 0) {
     const r = continueFrame(c, input, n);
     if (r == FAIL) {

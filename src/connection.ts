@@ -6,6 +6,8 @@ import type { Remote } from './events.js';
 
 /** A connection counts as quiet once no bytes have arrived for this long. */
 export const QUIET_MS = 100;
+/** A connection that has sent nothing yet is about to: give it longer. */
+export const FRESH_QUIET_MS = 1000;
 
 export class Connection {
   readonly socket: Socket;
@@ -24,6 +26,8 @@ export class Connection {
   full = false;
   /** close() was called, or bad input was seen: no more deliveries, end after the replies flush. */
   closing = false;
+  /** Bytes have arrived. */
+  used = false;
   /** The close callback ran. */
   closed = false;
   /** The socket errored (reset by the peer, say). */
@@ -34,6 +38,10 @@ export class Connection {
   endedAt = 0;
   /** A bufferDrain is awaited. */
   waitingDrain = false;
+  /** proxy_protocol: the header has not arrived yet; accept has not run. */
+  proxyPending = false;
+  /** The accept callback ran, so close will too. */
+  announced = false;
   /** When bytes last arrived or a reply was queued (ms). */
   lastActive: number;
   /** When bytes last arrived (ms), for the heartbeat. */
@@ -55,6 +63,6 @@ export class Connection {
   /** Everything read was delivered and every reply flushed, and the peer has been quiet. */
   finished(now: number): boolean {
     return !this.delivering && this.backlog === null && this.batchBytes === 0 &&
-      this.socket.writableLength === 0 && now - this.lastActive >= QUIET_MS;
+      this.socket.writableLength === 0 && now - this.lastActive >= (this.used ? QUIET_MS : FRESH_QUIET_MS);
   }
 }

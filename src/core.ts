@@ -4,6 +4,7 @@
 // only ever given bytes it may keep.
 import { existsSync, readFileSync } from 'node:fs';
 import * as S from '../assembly/status.js';
+import { readProxy, type ProxyResult } from './proxy.js';
 
 // The few WebAssembly types used here; @types/node 20 has none, and a local
 // declaration keeps the DOM lib out of the build.
@@ -165,6 +166,11 @@ export class Core {
     const len = frames[3 * i + 1];
     if (start === 0 && len === chunk.length) return chunk;
     return chunk.subarray(start, start + len);
+  }
+
+  /** The PROXY header the last feed completed (kind PK_NONE while none has). */
+  proxy(): ProxyResult {
+    return readProxy(this.i32, this.u8, this.#ctrl);
   }
 
   /** Flags (S.FLAG_*) of frame i of the last feed. */

@@ -223,8 +223,12 @@ export class Master {
       // The sender may get it back: its view of the others was older than ours.
       if (this.#balancer && !this.#stopping) {
         this.#balancer.dispatch(handle as Handoff, rec.state === 'ready' ? new Set() : new Set([rec.seat]));
+      } else if (rec.child.connected) {
+        // Stopping: the sender serves it after all (a drain answers it).
+        this.#sendTo(rec, { type: 'conn' }, handle);
+      } else {
+        (handle as { close(): void }).close();
       }
-      else (handle as { close(): void }).close();
     },
     stats: (_rec, msg) => {
       const w = this.#statsWaiting.get(msg.seq);

@@ -13,6 +13,9 @@ import type { Settings } from './settings.js';
 const EMPTY = Buffer.alloc(0);
 /** How often a draining worker checks its connections. */
 const DRAIN_TICK_MS = 25;
+/** How long a stopping worker keeps accepting what is already queued: at least, at most. */
+const LISTEN_GRACE_MS = 20;
+const LISTEN_GRACE_MAX_MS = 1000;
 /** How long a connection we ended may wait for the peer's FIN before it is destroyed. */
 const LINGER_MS = 2000;
 
@@ -27,6 +30,9 @@ export class Worker {
   #server: net.Server | null = null;
   #seq = 0;
   #stopping = false;
+  #listenerClosed = false;
+  /** Sockets accepted (or handed on) so far; a stopping worker watches it. */
+  #acceptCount = 0;
   #finished = false;
   #resolve: (() => void) | null = null;
   #drainTimer: NodeJS.Timeout | null = null;
@@ -44,6 +50,7 @@ export class Worker {
   #loads: number[] = [];
   #loadTimer: NodeJS.Timeout | null = null;
   #raw = true;
+  #proxy = false;
   #http = false;
   #maxConn = Infinity;
   #bufferSize = 2 * 1024 * 1024;
@@ -89,11 +96,7 @@ export class Worker {
       if (!handle) return;
       const socket = adopt(handle as Handoff);
       this.#adopted++;
-      if (this.#stopping && process.connected) {
-        // Not ours to serve any more: back to the master for another worker.
-        this.#handOff(socket);
-        return;
-      }
+      // Served even while stopping: the client is connected, and drain answers it.
       socket.setNoDelay(true);
       this.#accept(socket);
     },
@@ -111,6 +114,7 @@ export class Worker {
     st.load(Buffer.from(msg.settings, 'base64'));
     const protocol = st.get('protocol');
     this.#raw = protocol === 'raw';
+    this.#proxy = st.get('proxy_protocol') === true;
     this.#http = protocol === 'http';
     const maxConn = st.get('max_conn') as number;
     this.#mode = msg.mode;
@@ -167,6 +171,7 @@ export class Worker {
    * which may be this one again.
    */
   #acceptOrHand(socket: net.Socket): void {
+    this.#acceptCount++;
     const own = this.#conns.size + 1;
     let others = 0;
     for (let i = 0; i < this.#loads.length; i++) if (i !== this.workerId) others += this.#loads[i];
@@ -186,13 +191,12 @@ export class Worker {
   }
 
   #accept(socket: net.Socket): void {
-    if (this.#stopping || this.#conns.size >= this.#maxConn) {
+    this.#acceptCount++;
+    if (this.#conns.size >= this.#maxConn) {
       socket.destroy();
-      if (!this.#stopping) {
-        this.#stats.refused++;
-        this.#count('ERR_MAX_CONN');
-        report(this.#handlers, new MaxConnError(`max_conn reached (${this.#maxConn} on worker ${this.workerId}); connection refused`));
-      }
+      this.#stats.refused++;
+      this.#count('ERR_MAX_CONN');
+      report(this.#handlers, new MaxConnError(`max_conn reached (${this.#maxConn} on worker ${this.workerId}); connection refused`));
       return;
     }
     const remote: Remote = {
@@ -201,7 +205,7 @@ export class Worker {
       id: `${this.workerId}-${process.pid}-${++this.#seq}`,
     };
     const now = Date.now();
-    const conn = new Connection(socket, remote, this.#raw ? 0 : this.#core.open(), now);
+    const conn = new Connection(socket, remote, this.#raw && !this.#proxy ? 0 : this.#core.open(), now);
     this.#conns.set(remote.id, conn);
     this.#stats.accepted++;
     if (this.#mode !== 'shared') this.#reportLoad();
@@ -209,30 +213,56 @@ export class Worker {
     socket.on('end', () => this.#onEnd(conn));
     socket.on('error', () => { conn.aborted = true; });
     socket.on('close', () => this.#onClose(conn));
+    // Behind a balancer, accept waits for the PROXY header and the real address.
+    if (this.#proxy) conn.proxyPending = true;
+    else this.#announce(conn);
+  }
+
+  #announce(conn: Connection): void {
+    conn.announced = true;
     const accept = this.#handlers.accept;
     if (accept) {
       try {
-        accept(remote);
+        accept(conn.remote);
       } catch (err) {
         this.#callbackError('accept', err, conn);
       }
     }
   }
 
+  /** The core completed the PROXY header: the real client replaces the balancer in remote. */
+  #proxied(conn: Connection): void {
+    conn.proxyPending = false;
+    const result = this.#core.proxy();
+    const remote = conn.remote;
+    if (result.src) {
+      remote.via = { ip: remote.ip, port: remote.port };
+      remote.ip = result.src.ip;
+      remote.port = result.src.port;
+    }
+    this.#announce(conn);
+  }
+
   #onData(conn: Connection, chunk: Buffer): void {
     const now = Date.now();
     this.#now = now;
     conn.lastIn = conn.lastActive = now;
+    conn.used = true;
     this.#stats.bytes_in += chunk.length;
     if (conn.closing) return; // read and dropped, so the close sends FIN, not RST
-    if (this.#raw) {
+    if (this.#raw && !conn.proxyPending) {
       this.#deliver(conn, chunk, 1);
       return;
     }
     const c = this.#core;
     const n = c.feed(conn.ptr, chunk);
     const error = c.error;
-    if (n > 0) this.#deliver(conn, chunk, n);
+    if (conn.proxyPending && error === S.OK) {
+      if (c.proxy().kind === 0) return; // the header is still incomplete
+      this.#proxied(conn);
+      if (conn.closing) return;
+    }
+    if (n > 0) this.#deliver(conn, chunk, n, this.#raw);
     if (error !== S.OK) {
       const err = framingError(error);
       this.#count(err.code);
@@ -242,8 +272,9 @@ export class Worker {
   }
 
   /** Delivers n frames of the chunk just fed (raw: the chunk itself). */
-  #deliver(conn: Connection, chunk: Buffer, n: number): void {
+  #deliver(conn: Connection, chunk: Buffer, n: number, viaCore = false): void {
     const c = this.#core;
+    const raw = this.#raw && !viaCore;
     const receive = this.#handlers.receive;
     const remote = conn.remote;
     this.#current = conn;
@@ -255,12 +286,12 @@ export class Worker {
         conn.backlog ??= [];
         conn.backlogFlags ??= [];
         for (let j = i; j < n; j++) {
-          conn.backlog.push(this.#raw ? chunk : c.message(chunk, j));
-          conn.backlogFlags.push(this.#raw ? 0 : c.flags(j));
+          conn.backlog.push(raw ? chunk : c.message(chunk, j));
+          conn.backlogFlags.push(raw ? 0 : c.flags(j));
         }
         break;
       }
-      const message = this.#raw ? chunk : c.message(chunk, i);
+      const message = raw ? chunk : c.message(chunk, i);
       if (this.#http) remote.keepAlive = (c.frames[3 * i + 2] & S.FLAG_CLOSE) === 0 && !this.#stopping;
       this.#received();
       if (receive) {
@@ -444,14 +475,14 @@ export class Worker {
     else this.#stats.closed++;
     if (this.#mode !== 'shared') this.#reportLoad();
     const close = this.#handlers.close;
-    if (close) {
+    if (close && conn.announced) {
       try {
         close(conn.remote);
       } catch (err) {
         report(this.#handlers, new CallbackError('close', err), conn.remote);
       }
     }
-    if (this.#stopping && this.#conns.size === 0) this.#finish();
+    if (this.#stopping && this.#listenerClosed && this.#conns.size === 0) this.#finish();
   }
 
   /** round_robin: tells the master how many connections are open, at most every 10 ms. */
@@ -523,11 +554,23 @@ export class Worker {
     if (reason !== null && reason !== 'master gone') this.#send({ type: 'retiring', reason });
     // Leave a little of max_wait_time for the close callbacks before the master's SIGKILL.
     this.#deadline = Date.now() + Math.max(0, Math.min(waitMs, this.#waitMs) - 200);
-    this.#server?.close();
-    if (this.#conns.size === 0) {
-      this.#finish();
-      return;
-    }
+    // Connections already in the accept queue would be reset when the socket
+    // closes: keep accepting until a turn of the event loop (whose poll phase
+    // accepts everything queued) brings no new one, then close.
+    const since = Date.now();
+    let seen = -1;
+    const closeWhenQueueEmpty = () => {
+      const now = Date.now();
+      if ((this.#acceptCount !== seen || now - since < LISTEN_GRACE_MS) && now - since < LISTEN_GRACE_MAX_MS) {
+        seen = this.#acceptCount;
+        setImmediate(closeWhenQueueEmpty);
+        return;
+      }
+      this.#server?.close();
+      this.#listenerClosed = true;
+      if (this.#conns.size === 0) this.#finish();
+    };
+    setTimeout(() => setImmediate(closeWhenQueueEmpty), LISTEN_GRACE_MS);
     this.#startDrainTimer();
     this.#sweep();
   }
