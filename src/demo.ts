@@ -14,12 +14,15 @@ const { values } = parseArgs({
     workers: { type: 'string', default: String(availableParallelism()) },
     protocol: { type: 'string', default: 'http' },
     dispatch: { type: 'string' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
+    'pid-file': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 
 if (values.help) {
-  process.stdout.write('usage: npm start -- [--host 127.0.0.1] [--port 9501] [--workers N] [--protocol http|eof|length|raw] [--dispatch shared|round_robin]\n');
+  process.stdout.write('usage: npm start -- [--host 127.0.0.1] [--port 9501] [--workers N] [--protocol http|eof|length|raw] [--dispatch hybrid|shared|round_robin]\n                 [--tls-cert cert.pem --tls-key key.pem] [--pid-file PATH]\n');
   process.exit(0);
 }
 
@@ -31,6 +34,9 @@ try {
   server.set('process_number', Number(values.workers));
   server.set('protocol', values.protocol);
   if (values.dispatch !== undefined) server.set('dispatch_mode', values.dispatch);
+  if (values['tls-cert'] !== undefined) server.set('ssl_cert_file', values['tls-cert']);
+  if (values['tls-key'] !== undefined) server.set('ssl_key_file', values['tls-key']);
+  if (values['pid-file'] !== undefined) server.set('pid_file', values['pid-file']);
 } catch (err) {
   process.stderr.write(`${(err as Error).message}\n`);
   process.exit(2);
@@ -48,7 +54,8 @@ server.bind('receive', (_message, remote) => {
 });
 
 server.bind('start', ({ address, port, workers }) => {
-  process.stdout.write(`demo: http://${address.includes(':') ? `[${address}]` : address}:${port}/ master pid ${process.pid}, worker pids ${workers.join(', ')}\n`);
+  const scheme = server.get('ssl_cert_file') ? 'https' : 'http';
+  process.stdout.write(`demo: ${scheme}://${address.includes(':') ? `[${address}]` : address}:${port}/ master pid ${process.pid}, worker pids ${workers.join(', ')}\n`);
 });
 
 server.run().catch((err: Error & { code?: string }) => {

@@ -1,5 +1,6 @@
 // tcp-prefork: a prefork TCP server with a WebAssembly framing core.
-export { Server, type ServerStats } from './server.js';
+export { Server } from './server.js';
+export type { ServerStats } from './stats.js';
 export type { Remote, Handlers, EventName, StartInfo, WorkerInfo, WorkerExitInfo } from './events.js';
 export { EVENTS } from './events.js';
 export type { WorkerStats } from './ipc.js';

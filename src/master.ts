@@ -2,7 +2,8 @@
 // the listening handle and the settings to each worker, and turn signals into
 // a graceful stop or a rolling reload.
 import { fork, type ChildProcess } from 'node:child_process';
-import { WorkerExitError } from './errors.js';
+import tls from 'node:tls';
+import { InvalidSettingError, WorkerExitError } from './errors.js';
 import { report, type Handlers } from './events.js';
 import { isMessage, WORKER_ENV, type ToMaster, type ToWorker, type WorkerStats } from './ipc.js';
 import type net from 'node:net';
@@ -10,6 +11,9 @@ import { Balancer, type Handoff, type Seat } from './balancer.js';
 import { bindShared, type BoundHandle } from './listen.js';
 import type { Log } from './log.js';
 import type { Settings } from './settings.js';
+import { closeControl, serveControl } from './control.js';
+import { summarize, type ServerStats } from './stats.js';
+import { writeFileSync, unlinkSync, readFileSync } from 'node:fs';
 
 /** Respawn backoff: start, factor, cap, and the uptime after which it resets. */
 export const BACKOFF_START_MS = 100;
@@ -40,6 +44,23 @@ interface Slot {
   respawnTimer: NodeJS.Timeout | null;
 }
 
+/** TLS needs both PEM files, readable; the PROXY header would have to come before the handshake. */
+function checkTls(st: Settings): void {
+  const cert = st.get('ssl_cert_file') as string;
+  const key = st.get('ssl_key_file') as string;
+  if (!cert && !key) return;
+  if (!cert || !key) throw new InvalidSettingError(cert ? 'ssl_key_file' : 'ssl_cert_file', 'both ssl_cert_file and ssl_key_file, or neither');
+  if (st.get('proxy_protocol') === true) throw new InvalidSettingError('proxy_protocol', 'false when TLS is on (PROXY with TLS is not supported yet)');
+  for (const [k, f] of [['ssl_cert_file', cert], ['ssl_key_file', key]]) {
+    try {
+      readFileSync(f);
+    } catch (err) {
+      throw new InvalidSettingError(k, `a readable PEM file (${(err as NodeJS.ErrnoException).code})`, f);
+    }
+  }
+  tls.createSecureContext({ cert: readFileSync(cert), key: readFileSync(key) });
+}
+
 export class Master {
   readonly #settings: Settings;
   readonly #handlers: Handlers;
@@ -49,6 +70,9 @@ export class Master {
   #handle: BoundHandle | null = null;
   #balancer: Balancer | null = null;
   #mode: DispatchMode = 'shared';
+  #pidFile = '';
+  #control: net.Server | null = null;
+  readonly #startedAt = Date.now();
   #loadsTimer: NodeJS.Timeout | null = null;
   #address = '';
   #port = 0;
@@ -79,6 +103,7 @@ export class Master {
     const st = this.#settings;
     if (!process.argv[1]) throw new Error('run() forks the running script, but process.argv[1] is empty');
     this.#address = st.get('ip') as string;
+    checkTls(st);
     const n = st.get('process_number') as number;
     const port = st.get('port') as number;
     // With one worker there is nothing to dispatch: it accepts directly in every mode.
@@ -97,6 +122,12 @@ export class Master {
 
     const name = st.get('master_name') as string;
     process.title = name;
+    const pidFile = st.get('pid_file') as string;
+    if (pidFile) {
+      writeFileSync(pidFile, `${process.pid}\n`);
+      this.#pidFile = pidFile;
+      this.#control = serveControl((cmd) => this.#command(cmd));
+    }
     this.#log.info(`master "${name}" pid ${process.pid} on ${this.#address}:${this.#port} (dispatch ${this.#mode})`);
 
     this.#slots = Array.from({ length: n }, () => ({ current: null, delay: BACKOFF_START_MS, respawnTimer: null }));
@@ -341,6 +372,13 @@ export class Master {
 
   #finish(): void {
     if (this.#stopTimer) clearTimeout(this.#stopTimer);
+    if (this.#control) closeControl(this.#control);
+    if (this.#pidFile) {
+      // Only our own pid file: a newer master may have taken the path.
+      try {
+        if (readFileSync(this.#pidFile, 'utf8').trim() === String(process.pid)) unlinkSync(this.#pidFile);
+      } catch { /* gone */ }
+    }
     if (this.#loadsTimer) clearTimeout(this.#loadsTimer);
     for (const [sig, fn] of this.#signals) process.off(sig, fn);
     const shutdown = this.#handlers.shutdown;
@@ -380,6 +418,23 @@ export class Master {
       this.#statsWaiting.set(seq, { want: live.length, got: [], done });
       for (const rec of live) this.#sendTo(rec, { type: 'stats', seq });
     });
+  }
+
+  /** Counters of every worker and their total. */
+  async stats(): Promise<ServerStats> {
+    const { workers, respawns } = await this.collect();
+    return summarize(workers, respawns, (Date.now() - this.#startedAt) / 1000);
+  }
+
+  /** A command from the control socket (the tcp-prefork CLI). */
+  async #command(cmd: string): Promise<unknown> {
+    switch (cmd) {
+      case 'ping': return { pid: process.pid, name: this.#settings.get('master_name'), port: this.#port, address: this.#address };
+      case 'stats': return this.stats();
+      case 'reload': this.reload(); return { reloading: true };
+      case 'stop': setImmediate(() => { this.#bySignal = true; this.stop(); }); return { stopping: true };
+      default: throw new Error(`unknown command ${cmd}`);
+    }
   }
 
   fail(err: Error): void {

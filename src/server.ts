@@ -5,16 +5,12 @@ import { availableParallelism } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { InvalidSettingError, ServerRunningError, NoConnectionError } from './errors.js';
 import { checkEvent, type Handlers, type Remote } from './events.js';
-import { WORKER_ENV, type WorkerStats } from './ipc.js';
+import { WORKER_ENV } from './ipc.js';
+import type { ServerStats } from './stats.js';
 import { Log, type LogLevel } from './log.js';
 import { Master } from './master.js';
 import { Settings, type SettingValue } from './settings.js';
 import { Worker, type Target } from './worker.js';
-
-export interface ServerStats {
-  total: Omit<WorkerStats, 'pid' | 'worker' | 'uptime'> & { workers: number; respawns: number; uptime: number };
-  workers: (WorkerStats & { respawns: number })[];
-}
 
 /** The open-file limit of this process (the default max_conn). */
 function fileLimit(): number {
@@ -47,7 +43,6 @@ export class Server {
   #running = false;
   #master: Master | null = null;
   #worker: Worker | null = null;
-  readonly #startedAt = Date.now();
 
   /**
    * @param ip IPv4 or IPv6 address to listen on.
@@ -62,6 +57,9 @@ export class Server {
     this.#settings.set('max_conn', fileLimit());
     this.set('ip', ip);
     this.set('port', port);
+    // `tcp-prefork start --pid-file PATH` passes its pid file this way.
+    const pidFile = process.env.TCP_PREFORK_PID_FILE;
+    if (pidFile && this.isMaster) this.set('pid_file', pidFile);
   }
 
   /** Stores a setting. Known keys are validated (ERR_INVALID_SETTING); throws ERR_SERVER_RUNNING after run(). */
@@ -151,28 +149,8 @@ export class Server {
   /** Per-worker and total counters, gathered from the workers over IPC (master only). */
   async stats(): Promise<ServerStats> {
     if (!this.#master) throw new NoConnectionError('stats() is answered by the master after run()');
-    const { workers, respawns } = await this.#master.collect();
-    const list = workers.map((w) => ({ ...w, respawns: respawns.get(w.worker) ?? 0 }));
-    const total = {
-      workers: list.length, connections: 0, accepted: 0, closed: 0, aborted: 0, refused: 0, messages: 0,
-      bytes_in: 0, bytes_out: 0, errors: {} as Record<string, number>, rss: 0,
-      respawns: [...respawns.values()].reduce((a, b) => a + b, 0),
-      uptime: (Date.now() - this.#startedAt) / 1000,
-    };
-    for (const w of list) {
-      total.connections += w.connections;
-      total.accepted += w.accepted;
-      total.closed += w.closed;
-      total.aborted += w.aborted;
-      total.refused += w.refused;
-      total.messages += w.messages;
-      total.bytes_in += w.bytes_in;
-      total.bytes_out += w.bytes_out;
-      total.rss += w.rss;
-      for (const [k, v] of Object.entries(w.errors)) total.errors[k] = (total.errors[k] ?? 0) + v;
-    }
-    return { total, workers: list };
+    return this.#master.stats();
   }
 }
 
-export type { Remote, Target };
+export type { Remote, Target, ServerStats };

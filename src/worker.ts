@@ -1,6 +1,8 @@
 // What only a worker does: accept sockets, feed every chunk to the core, run
 // the user's callbacks, write the replies, and drain on stop.
 import net from 'node:net';
+import tls from 'node:tls';
+import { readFileSync } from 'node:fs';
 import * as S from '../assembly/status.js';
 import { adopt, detach, type Handoff } from './balancer.js';
 import { core } from './core.js';
@@ -51,6 +53,7 @@ export class Worker {
   #loadTimer: NodeJS.Timeout | null = null;
   #raw = true;
   #proxy = false;
+  #tls: tls.SecureContext | null = null;
   #http = false;
   #maxConn = Infinity;
   #bufferSize = 2 * 1024 * 1024;
@@ -115,6 +118,9 @@ export class Worker {
     const protocol = st.get('protocol');
     this.#raw = protocol === 'raw';
     this.#proxy = st.get('proxy_protocol') === true;
+    const cert = st.get('ssl_cert_file') as string;
+    const key = st.get('ssl_key_file') as string;
+    if (cert && key) this.#tls = tls.createSecureContext({ cert: readFileSync(cert), key: readFileSync(key) });
     this.#http = protocol === 'http';
     const maxConn = st.get('max_conn') as number;
     this.#mode = msg.mode;
@@ -204,6 +210,8 @@ export class Worker {
       port: socket.remotePort ?? 0,
       id: `${this.workerId}-${process.pid}-${++this.#seq}`,
     };
+    // TLS runs over the accepted socket; framing sees the decrypted bytes.
+    if (this.#tls) socket = new tls.TLSSocket(socket, { isServer: true, secureContext: this.#tls });
     const now = Date.now();
     const conn = new Connection(socket, remote, this.#raw && !this.#proxy ? 0 : this.#core.open(), now);
     this.#conns.set(remote.id, conn);

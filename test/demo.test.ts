@@ -13,7 +13,7 @@ async function startDemo(args: string[], viaNpm = false): Promise<{ proc: Proc; 
     : spawnProc(process.execPath, ['build/src/demo.js', ...args]);
   const deadline = Date.now() + 20_000;
   let m: RegExpExecArray | null = null;
-  while (!(m = /demo: http:\/\/[^ ]+:(\d+)\/ master pid (\d+), worker pids ([\d, ]+)\n/.exec(proc.stdout))) {
+  while (!(m = /demo: https?:\/\/[^ ]+:(\d+)\/ master pid (\d+), worker pids ([\d, ]+)\n/.exec(proc.stdout))) {
     if (Date.now() > deadline) throw new Error(`demo did not start:\n${proc.stdout}\n${proc.stderr}`);
     await new Promise((r) => setTimeout(r, 50));
   }
