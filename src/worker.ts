@@ -229,13 +229,16 @@ export class Worker {
   #announce(conn: Connection): void {
     conn.announced = true;
     const accept = this.#handlers.accept;
-    if (accept) {
-      try {
-        accept(conn.remote);
-      } catch (err) {
-        this.#callbackError('accept', err, conn);
-      }
+    if (!accept) return;
+    // send() without a target inside accept greets this connection.
+    this.#current = conn;
+    conn.delivering = true;
+    try {
+      accept(conn.remote);
+    } catch (err) {
+      this.#callbackError('accept', err, conn);
     }
+    this.#afterDelivery(conn);
   }
 
   /** The core completed the PROXY header: the real client replaces the balancer in remote. */

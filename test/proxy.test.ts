@@ -263,7 +263,7 @@ describe.skipIf(!haproxy)('behind a real HAProxy (send-proxy and send-proxy-v2)'
     expect(results.length).toBeGreaterThan(50);
     // After the stop, b took everything.
     for (let i = 0; i < 5; i++) expect(await request(fe, `after-${i}\r\n`)).toBe(`after-${i}\r\n`);
-    const text = (e: { data?: unknown }) => Buffer.from(String(e.data), 'base64').toString();
+    const text = (e: { [k: string]: unknown }) => Buffer.from(String(e.data), 'base64').toString();
     await until(() => b.proc.events.filter((e) => e.ev === 'receive' && text(e).startsWith('after-')).length === 5);
     expect(b.proc.events.filter((e) => e.ev === 'receive' && text(e).startsWith('after-'))).toHaveLength(5);
     hp.kill('SIGTERM');

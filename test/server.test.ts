@@ -125,6 +125,15 @@ describe('a running server', () => {
     expect(proc.events.filter((e) => e.ev === 'late')[1].ok).toBe(false);
   });
 
+  it('send() without a target inside accept greets that connection', async () => {
+    const { port } = await startFixture({ settings: { process_number: 1 }, greet: 'welcome\n' });
+    const c = await Client.open(port);
+    expect((await c.waitBytes(8)).toString()).toBe('welcome\n');
+    await c.write('x');
+    expect((await c.waitBytes(9)).toString()).toBe('welcome\nx');
+    c.destroy();
+  });
+
   it('close() from a callback flushes the reply, then closes once', async () => {
     const { proc, port } = await startFixture({ settings: { process_number: 1, protocol: 'eof' }, mode: 'close' });
     const c = await Client.open(port);
