@@ -14,7 +14,7 @@ import {
   PROTO_RAW, PROTO_EOF, PROTO_LENGTH, PROTO_HTTP,
   CTRL_ERR, CTRL_SPAN_PTR,
 } from "./status";
-import { ctrlSet, inputPtr, reserveOutput, findPattern, findStraddle } from "./memory";
+import { ctrlSet, inputPtr, reserveOutputFor, findPattern, findStraddle } from "./memory";
 import { requestPrefixOk, parseHead, runChunked, headFlags, headChunked, headLength,
   HEAD_BAD, CHUNK_MORE, CHUNK_BAD } from "./http";
 import { cfgProtocol, cfgEof, cfgEofLen, cfgLengthType, cfgLengthOffset, cfgBodyOffset, cfgMaxLength, cfgProxy } from "./settings";
@@ -369,7 +369,7 @@ export function feed(c: usize, n: i32): i32 {
   if (mode == PROTO_EOF) min = get(c, C_EOF_LEN);
   else if (mode == PROTO_LENGTH) min = get(c, C_HSIZE);
   else if (mode == PROTO_HTTP) min = 16;
-  let out = reserveOutput(n / min + 2);
+  let out = reserveOutputFor(n, min);
   if (n <= 0) return 0;
   let p = 0;
   if (get(c, C_PROXY) != 0) {

@@ -64,6 +64,39 @@ export function requestPrefixOk(p: usize, n: i32): bool {
 }
 
 /**
+ * First address in [q, end) whose byte is not allowed in a field value
+ * (VCHAR, obs-text, SP, HTAB; `target`: VCHAR, obs-text only), or `end`.
+ * 16 bytes per step; a step may read up to 15 bytes past `end` when linear
+ * memory allows, else the bytes are checked one by one.
+ */
+// @ts-ignore: decorator
+@inline function skipAllowed(q: usize, end: usize, target: bool): usize {
+  if (end + 16 <= (<usize>memory.size() << 16)) {
+    const lo = i8x16.splat(target ? 0x21 : 0x20);
+    const del = i8x16.splat(0x7f);
+    const tab = i8x16.splat(0x09);
+    while (q < end) {
+      const v = v128.load(q);
+      let bad = i8x16.lt_u(v, lo);
+      if (!target) bad = v128.andnot(bad, i8x16.eq(v, tab));
+      const m = i8x16.bitmask(v128.or(bad, i8x16.eq(v, del)));
+      if (m != 0) {
+        const r = q + <usize>ctz<i32>(m);
+        return r < end ? r : end;
+      }
+      q += 16;
+    }
+    return end;
+  }
+  while (q < end) {
+    const c = <u32>load<u8>(q);
+    if (!(isV(c) || (!target && (c == 0x20 || c == 0x09)))) return q;
+    q++;
+  }
+  return end;
+}
+
+/**
  * Parses a complete request head [p, p+n), ending in CRLF CRLF. Sets
  * headFlags, headChunked and headLength. Returns 0, HEAD_BAD, or
  * HEAD_TOO_LARGE (a Content-Length above `max`).
@@ -78,7 +111,7 @@ export function parseHead(p: usize, n: i32, max: i64): i32 {
   q++;
   // request-target SP
   const t = q;
-  while (q < end && isV(load<u8>(q))) q++;
+  q = skipAllowed(q, end, true);
   if (q == t || q >= end || load<u8>(q) != 0x20) return HEAD_BAD;
   q++;
   // HTTP/1.x CRLF
@@ -109,14 +142,10 @@ export function parseHead(p: usize, n: i32, max: i64): i32 {
     q++;
     while (q < end && (load<u8>(q) == 0x20 || load<u8>(q) == 0x09)) q++;
     const v = q;
+    q = skipAllowed(q, end, false);
+    if (q < end && load<u8>(q) != 0x0d) return HEAD_BAD;
     let vend = q;
-    while (q < end) {
-      c = load<u8>(q);
-      if (c == 0x0d) break;
-      if (c != 0x20 && c != 0x09 && !isV(c)) return HEAD_BAD;
-      q++;
-      if (c != 0x20 && c != 0x09) vend = q;
-    }
+    while (vend > v && (load<u8>(vend - 1) == 0x20 || load<u8>(vend - 1) == 0x09)) vend--;
     if (q + 1 >= end || load<u8>(q + 1) != 0x0a) return HEAD_BAD;
     q += 2;
     const vlen = <i32>(vend - v);

@@ -49,6 +49,14 @@ export function reserveOutput(n: i32): usize {
   return outPtr;
 }
 
+/** Makes the output area hold the frames of `n` bytes at `min` bytes per frame, dividing only when it may not. */
+// @ts-ignore: decorator
+@inline
+export function reserveOutputFor(n: i32, min: i32): usize {
+  if (n + 2 <= outCap) return outPtr; // min >= 1
+  return reserveOutput(n / min + 2);
+}
+
 export function outputPtr(): usize {
   return outPtr;
 }
@@ -71,55 +79,74 @@ export function reserveScratch(n: i32): usize {
  * Finds the first occurrence of the `len`-byte pattern `pat` (bytes packed
  * little-endian into a u64) that lies wholly inside [p, end). Returns its
  * address, or 0 when there is none. Candidates are filtered 16 bytes at a
- * time by comparing the first (up to) four pattern bytes at once.
+ * time by comparing the first (up to) four pattern bytes at once; long runs
+ * are skipped 64 bytes at a time; the last (< 16) starts are filtered with
+ * one over-reading vector step whose bits past the range are masked off.
  */
-export function findPattern(p: usize, end: usize, pat: u64, len: i32): usize {
-  const b0 = <u8>pat;
-  const v0 = i8x16.splat(<i8>b0);
-  if (len == 1) {
-    while (p + 16 <= end) {
-      const m = i8x16.bitmask(i8x16.eq(v128.load(p), v0));
-      if (m != 0) return p + <usize>ctz<i32>(m);
+// @ts-ignore: decorator
+@inline function cand(p: usize, v0: v128, v1: v128, v2: v128, v3: v128, len: i32): v128 {
+  if (len == 1) return i8x16.eq(v128.load(p), v0);
+  const m = v128.and(i8x16.eq(v128.load(p), v0), i8x16.eq(v128.load(p + 1), v1));
+  if (len < 4) return m;
+  return v128.and(m, v128.and(i8x16.eq(v128.load(p + 2), v2), i8x16.eq(v128.load(p + 3), v3)));
+}
+
+// @ts-ignore: decorator
+@inline function findPatternN(p: usize, end: usize, pat: u64, len: i32, n: i32): usize {
+  const v0 = i8x16.splat(<i8>pat);
+  const v1 = i8x16.splat(<i8>(pat >> 8));
+  const v2 = i8x16.splat(<i8>(pat >> 16));
+  const v3 = i8x16.splat(<i8>(pat >> 24));
+  const reach = <usize>(len - 1); // bytes a match reads past its start (a filter reads n <= len)
+  while (p + 64 + reach <= end) {
+    const any = v128.or(
+      v128.or(cand(p, v0, v1, v2, v3, n), cand(p + 16, v0, v1, v2, v3, n)),
+      v128.or(cand(p + 32, v0, v1, v2, v3, n), cand(p + 48, v0, v1, v2, v3, n)));
+    if (!v128.any_true(any)) { p += 64; continue; }
+    for (let k = 0; k < 4; k++) {
+      let m = i8x16.bitmask(cand(p, v0, v1, v2, v3, n));
+      while (m != 0) {
+        const q = p + <usize>ctz<i32>(m);
+        if (matchAt(q, pat, len)) return q;
+        m &= m - 1;
+      }
       p += 16;
     }
-    while (p < end) {
-      if (load<u8>(p) == b0) return p;
-      p++;
+  }
+  while (p + 16 + reach <= end) {
+    let m = i8x16.bitmask(cand(p, v0, v1, v2, v3, n));
+    while (m != 0) {
+      const q = p + <usize>ctz<i32>(m);
+      if (q + <usize>len <= end && matchAt(q, pat, len)) return q;
+      m &= m - 1;
+    }
+    p += 16;
+  }
+  if (p + <usize>len > end) return 0;
+  // fewer than 16 starts left: one vector step reading past `end`, when memory allows
+  if (end + 32 <= (<usize>memory.size() << 16)) {
+    const starts = <i32>(end - p) - len + 1; // 1..15
+    let m = i8x16.bitmask(cand(p, v0, v1, v2, v3, n)) & ((1 << starts) - 1);
+    while (m != 0) {
+      const q = p + <usize>ctz<i32>(m);
+      if (matchAt(q, pat, len)) return q;
+      m &= m - 1;
     }
     return 0;
   }
-  const v1 = i8x16.splat(<i8>(pat >> 8));
-  if (len < 4) {
-    // Two-byte filter; a third byte, if any, is checked per candidate.
-    while (p + 17 <= end) {
-      let m = i8x16.bitmask(v128.and(i8x16.eq(v128.load(p), v0), i8x16.eq(v128.load(p + 1), v1)));
-      while (m != 0) {
-        const q = p + <usize>ctz<i32>(m);
-        if (q + <usize>len <= end && matchAt(q, pat, len)) return q;
-        m &= m - 1;
-      }
-      p += 16;
-    }
-  } else {
-    const v2 = i8x16.splat(<i8>(pat >> 16));
-    const v3 = i8x16.splat(<i8>(pat >> 24));
-    while (p + 19 <= end) {
-      let m = i8x16.bitmask(v128.and(
-        v128.and(i8x16.eq(v128.load(p), v0), i8x16.eq(v128.load(p + 1), v1)),
-        v128.and(i8x16.eq(v128.load(p + 2), v2), i8x16.eq(v128.load(p + 3), v3))));
-      while (m != 0) {
-        const q = p + <usize>ctz<i32>(m);
-        if (q + <usize>len <= end && matchAt(q, pat, len)) return q;
-        m &= m - 1;
-      }
-      p += 16;
-    }
-  }
+  const b0 = <u8>pat;
   while (p + <usize>len <= end) {
     if (load<u8>(p) == b0 && matchAt(p, pat, len)) return p;
     p++;
   }
   return 0;
+}
+
+export function findPattern(p: usize, end: usize, pat: u64, len: i32): usize {
+  if (len == 2) return findPatternN(p, end, pat, len, 2);
+  if (len == 4) return findPatternN(p, end, pat, len, 4);
+  if (len == 1) return findPatternN(p, end, pat, len, 1);
+  return len < 4 ? findPatternN(p, end, pat, len, 2) : findPatternN(p, end, pat, len, 4);
 }
 
 // @ts-ignore: decorator

@@ -14,7 +14,9 @@
 //
 // With `boundsOnly`, frames are not materialized: f.bounds holds (offset,
 // length) pairs into f.base (the chunk, or the chunk joined to the leftover;
-// a frame completed in the pending buffer has offset -1).
+// a frame completed in the pending buffer has offset -1). With `fastBuffer`,
+// frame views are made with Node's FastBuffer constructor (Buffer[Symbol.species])
+// instead of subarray, which skips subarray's species lookup.
 
 export const ERR_FRAME_TOO_LARGE = 1;
 export const ERR_BAD_LENGTH = 2;
@@ -24,6 +26,7 @@ const RAW = 0, EOF = 1, LENGTH = 2, HTTP = 3;
 const PROTOCOLS = { raw: RAW, eof: EOF, length: LENGTH, http: HTTP };
 const FIELD_SIZE = { c: 1, C: 1, s: 2, S: 2, n: 2, v: 2, l: 4, L: 4, N: 4, V: 4 };
 const CRLFCRLF = Buffer.from('\r\n\r\n');
+const FastBuffer = Buffer[Symbol.species];
 const CONTENT_LENGTH = Buffer.from('content-length');
 const TRANSFER_ENCODING = Buffer.from('transfer-encoding');
 
@@ -100,6 +103,9 @@ export class JsFramer {
   #hsize;
   #max;
   #boundsOnly;
+  #fast;
+  #ab = null;      // fastBuffer: base's ArrayBuffer and offset in it
+  #abOff = 0;
   // an unfinished frame of unknown length, and where its search resumes
   #left = null;
   #scan = 0;
@@ -110,7 +116,7 @@ export class JsFramer {
   constructor({
     protocol = 'raw', eof = '\r\n', lengthType = 'N', lengthOffset = 0, bodyOffset = 4,
     maxLength = 2 * 1024 * 1024,
-  } = {}, boundsOnly = false) {
+  } = {}, boundsOnly = false, fastBuffer = false) {
     this.#proto = PROTOCOLS[protocol];
     if (this.#proto === undefined) throw new Error(`js-framer: unknown protocol ${protocol}`);
     this.#delim = Buffer.from(eof, 'latin1');
@@ -120,6 +126,7 @@ export class JsFramer {
     this.#hsize = lengthOffset + FIELD_SIZE[lengthType];
     this.#max = maxLength;
     this.#boundsOnly = boundsOnly;
+    this.#fast = fastBuffer;
   }
 
   /** Frames one chunk; returns the number of frames. */
@@ -146,8 +153,16 @@ export class JsFramer {
       }
       this.bounds[2 * count] = start;
       this.bounds[2 * count + 1] = len;
+    } else if (start < 0) {
+      this.out[count] = buf;
+    } else if (this.#fast) {
+      if (this.#ab === null) {
+        this.#ab = buf.buffer;
+        this.#abOff = buf.byteOffset;
+      }
+      this.out[count] = new FastBuffer(this.#ab, this.#abOff + start, len);
     } else {
-      this.out[count] = start < 0 ? buf : buf.subarray(start, start + len);
+      this.out[count] = buf.subarray(start, start + len);
     }
   }
 
@@ -192,6 +207,7 @@ export class JsFramer {
     let from = hadLeft ? this.#scan : 0;
     const buf = this.#join(chunk);
     this.base = buf;
+    this.#ab = null;
     const d = this.#delim, dl = d.length, max = this.#max, n = buf.length;
     let pos = 0, count = 0;
     for (;;) {
@@ -222,6 +238,7 @@ export class JsFramer {
       buf = this.#join(chunk);
     }
     this.base = buf;
+    this.#ab = null;
     const n = buf.length, hsize = this.#hsize, ltype = this.#ltype, loff = this.#loff, boff = this.#boff;
     const max = this.#max;
     while (n - pos >= hsize) {
@@ -253,6 +270,7 @@ export class JsFramer {
       buf = this.#join(chunk);
     }
     this.base = buf;
+    this.#ab = null;
     const n = buf.length, max = this.#max;
     while (pos < n) {
       const q = buf.indexOf(CRLFCRLF, from);

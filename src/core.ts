@@ -50,6 +50,14 @@ function wasmUrl(): URL {
 
 let compiled: object | undefined;
 
+// Node's own Buffer subclass: `new FastBuffer(ab, off, len)` is a plain typed
+// array construction, without subarray's species lookup and argument coercion.
+// Node defines Buffer[Symbol.species] as FastBuffer; should that ever change,
+// fall back to subarray.
+type BufferCtor = new (ab: ArrayBufferLike, off: number, len: number) => Buffer;
+const species = (Buffer as unknown as { [Symbol.species]?: BufferCtor })[Symbol.species];
+const FastBuffer: BufferCtor | null = typeof species === 'function' && species !== (Buffer as unknown) ? species : null;
+
 export class Core {
   readonly exports: CoreExports;
   readonly memory: WasmMemory;
@@ -60,6 +68,9 @@ export class Core {
   readonly #ctrl: number;
   #inPtr = 0;
   #inCap = 0;
+  #chunk: Uint8Array | null = null;
+  #chunkAb: ArrayBufferLike | null = null;
+  #chunkOff = 0;
 
   /** Error status of the last feed (S.OK when none). */
   error = 0;
@@ -165,7 +176,13 @@ export class Core {
     if (start < 0) return this.span!;
     const len = frames[3 * i + 1];
     if (start === 0 && len === chunk.length) return chunk;
-    return chunk.subarray(start, start + len);
+    if (FastBuffer === null) return chunk.subarray(start, start + len);
+    if (chunk !== this.#chunk) {
+      this.#chunk = chunk;
+      this.#chunkAb = chunk.buffer;
+      this.#chunkOff = chunk.byteOffset;
+    }
+    return new FastBuffer(this.#chunkAb!, this.#chunkOff + start, len);
   }
 
   /** The PROXY header the last feed completed (kind PK_NONE while none has). */
