@@ -208,8 +208,9 @@ function frameAt(c: usize, p: usize, n: i32): i32 {
     case PROTO_HTTP: {
       const q = findPattern(p, p + <usize>lim, CRLFCRLF, 4);
       if (!q) {
-        if (n >= max) return fail(c, ERR_FRAME_TOO_LARGE);
+        // Garbage is ERR_BAD_HTTP however it arrives, so this comes before the size check.
         if (!requestPrefixOk(p, n)) return fail(c, ERR_BAD_HTTP);
+        if (n >= max) return fail(c, ERR_FRAME_TOO_LARGE);
         put(c, C_SCAN, n - 3 > 0 ? n - 3 : 0);
         return MORE;
       }
@@ -227,6 +228,17 @@ function frameAt(c: usize, p: usize, n: i32): i32 {
     default:
       return n;
   }
+}
+
+const PREFIX: usize = memory.data(64);
+
+/** requestPrefixOk over the buffered bytes followed by the chunk (only the first 64 matter). */
+function prefixAcross(buf: usize, have: i32, p: usize, n: i32): bool {
+  if (have >= 64) return true; // checked when those bytes arrived
+  const k = n < 64 - have ? n : 64 - have;
+  memory.copy(PREFIX, buf, <usize>have);
+  memory.copy(PREFIX + <usize>have, p, <usize>k);
+  return requestPrefixOk(PREFIX, have + k);
 }
 
 /** Feeds the body phase (C_NEED known) from [p, p+n). Returns bytes used, or MORE. */
@@ -295,9 +307,9 @@ function continueFrame(c: usize, p: usize, n: i32): i32 {
           if (q) e = <i32>(q - p) + 4;
         }
         if (e < 0) {
+          if (!prefixAcross(buf, have, p, n)) return fail(c, ERR_BAD_HTTP);
           if (<i64>have + <i64>n >= <i64>max) return fail(c, ERR_FRAME_TOO_LARGE);
           append(c, p, n);
-          if (!requestPrefixOk(<usize>get(c, C_BUF), have + n)) return fail(c, ERR_BAD_HTTP);
           put(c, C_SCAN, have + n - 3 > 0 ? have + n - 3 : 0);
           return MORE;
         }

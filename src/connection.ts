@@ -46,6 +46,8 @@ export class Connection {
   lastActive: number;
   /** When bytes last arrived (ms), for the heartbeat. */
   lastIn: number;
+  /** When the message still unfinished began arriving (ms), 0 when none is. */
+  partialSince = 0;
 
   constructor(socket: Socket, remote: Remote, ptr: number, now: number) {
     this.socket = socket;

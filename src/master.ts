@@ -6,7 +6,7 @@ import tls from 'node:tls';
 import { InvalidSettingError, WorkerExitError } from './errors.js';
 import { report, type Handlers } from './events.js';
 import { isMessage, WORKER_ENV, type ToMaster, type ToWorker, type WorkerStats } from './ipc.js';
-import type net from 'node:net';
+import net from 'node:net';
 import { Balancer, type Handoff, type Seat } from './balancer.js';
 import { bindShared, type BoundHandle } from './listen.js';
 import type { Log } from './log.js';
@@ -42,6 +42,10 @@ interface Slot {
   current: WorkerRecord | null;
   delay: number;
   respawnTimer: NodeJS.Timeout | null;
+}
+
+function isSocket(h: Handoff): boolean {
+  return h instanceof net.Socket;
 }
 
 /** TLS needs both PEM files, readable; the PROXY header would have to come before the handshake. */
@@ -194,7 +198,11 @@ export class Master {
         give: (socket: Handoff, done: (err: Error | null) => void) => {
           rec.seat.given++;
           try {
-            child.send({ type: 'conn' } satisfies ToWorker, socket as net.Socket, { keepOpen: false }, (err) => done(err ?? null));
+            child.send({ type: 'conn' } satisfies ToWorker, socket as net.Socket, { keepOpen: false }, (err) => {
+              // node closes a sent net.Socket, not a raw handle: close our copy once it is across.
+              if (!err && !isSocket(socket)) (socket as { close(): void }).close();
+              done(err ?? null);
+            });
           } catch (err) {
             done(err as Error);
           }
@@ -256,7 +264,10 @@ export class Master {
         this.#balancer.dispatch(handle as Handoff, rec.state === 'ready' ? new Set() : new Set([rec.seat]));
       } else if (rec.child.connected) {
         // Stopping: the sender serves it after all (a drain answers it).
-        this.#sendTo(rec, { type: 'conn' }, handle);
+        rec.child.send({ type: 'conn' } satisfies ToWorker, handle as net.Socket, (err) => {
+          (handle as { close(): void }).close();
+          if (err) this.#log.error(`worker ${rec.workerId} pid ${rec.pid}: ${err.message}`);
+        });
       } else {
         (handle as { close(): void }).close();
       }

@@ -193,7 +193,11 @@ export class Worker {
   /** Passes an unread socket to the master, to serve elsewhere. */
   #handOff(socket: net.Socket): void {
     const handle = detach(socket);
-    if (handle) process.send!({ type: 'handoff', connections: this.#conns.size, adopted: this.#adopted } satisfies ToMaster, handle as never);
+    // A raw handle is not closed by send(): close our copy once it is across.
+    if (handle) {
+      process.send!({ type: 'handoff', connections: this.#conns.size, adopted: this.#adopted } satisfies ToMaster, handle as never,
+        (err: Error | null) => { if (!err) handle.close(); });
+    }
   }
 
   #accept(socket: net.Socket): void {
@@ -272,6 +276,14 @@ export class Worker {
       if (c.proxy().kind === 0) return; // the header is still incomplete
       this.#proxied(conn);
       if (conn.closing) return;
+    }
+    // When the unfinished message began, for the heartbeat: a peer that trickles
+    // a message (slowloris) is not idle, but its message never completes.
+    if (n === 0) {
+      if (conn.partialSince === 0) conn.partialSince = now;
+    } else {
+      const last = 3 * (n - 1);
+      conn.partialSince = c.frames[last] + c.frames[last + 1] < chunk.length ? now : 0;
     }
     if (n > 0) this.#deliver(conn, chunk, n, this.#raw);
     if (error !== S.OK) {
@@ -516,10 +528,12 @@ export class Worker {
     this.#stats.errors[code] = (this.#stats.errors[code] ?? 0) + 1;
   }
 
+  /** Closes connections that sent nothing, or left a message unfinished, for heartbeat_idle_time. */
   #heartbeat(): void {
     const limit = Date.now() - this.#heartbeatMs;
     for (const conn of this.#conns.values()) {
-      if (conn.lastIn <= limit && !conn.closed) conn.socket.destroy();
+      if (conn.closed) continue;
+      if (conn.lastIn <= limit || (conn.partialSince !== 0 && conn.partialSince <= limit)) conn.socket.destroy();
     }
   }
 

@@ -184,3 +184,16 @@ export class Client {
   end(): void { this.socket.end(); }
   destroy(): void { this.socket.destroy(); }
 }
+
+/** Resident set size of a process, in bytes (VmRSS from /proc/PID/status). */
+export function rss(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(m[1]) * 1024;
+}
+
+/** The pid of the worker that emitted `accept` for the client with this local port. */
+export async function servedBy(proc: Proc, localPort: number, ms = 5000): Promise<number> {
+  const e = await proc.waitEv('accept', ms, (x) => (x.remote as { port: number }).port === localPort);
+  return e.pid;
+}
