@@ -60,6 +60,7 @@ if (process.env.BASELINE_WORKER) {
   } });
   const server = net.createServer();
   server.listen({ host: values.host, port: Number(values.port), backlog: 511 }, () => {
+    const port = server.address().port; // before close(), after which address() is null
     const n = Number(values.workers);
     const kids = [];
     let ready = 0;
@@ -71,7 +72,7 @@ if (process.env.BASELINE_WORKER) {
         if (++ready === n) {
           // The workers have their copies; the master stops accepting.
           server.close();
-          process.stdout.write(`baseline: http://${values.host}:${server.address()?.port ?? values.port}/ master pid ${process.pid}, worker pids ${kids.map((k) => k.pid).join(', ')}\n`);
+          process.stdout.write(`baseline: http://${values.host}:${port}/ master pid ${process.pid}, worker pids ${kids.map((k) => k.pid).join(', ')}\n`);
         }
       });
       child.send('server', server);
