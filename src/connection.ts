@@ -14,8 +14,7 @@ export class Connection {
   readonly remote: Remote;
   /** The core's framing state (0 in raw mode). */
   ptr: number;
-  /** Replies queued while this connection's messages are being delivered; written at once. */
-  batch: (string | Uint8Array)[] = [];
+  /** Bytes of replies batched while this connection's messages are delivered (the worker holds them). */
   batchBytes = 0;
   /** Inside the delivery of this connection's messages. */
   delivering = false;

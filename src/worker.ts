@@ -23,12 +23,18 @@ const LINGER_MS = 2000;
 
 export type Target = Remote | string;
 
+const CONN = Symbol('tcp-prefork connection');
+type Owned = net.Socket & { [CONN]: Connection };
+
 export class Worker {
   readonly #settings: Settings;
   readonly #handlers: Handlers;
   readonly workerId: number;
   readonly #conns = new Map<string, Connection>();
   #current: Connection | null = null;
+  /** Replies batched during one connection's delivery (only one delivers at a time). */
+  readonly #batch: (string | Uint8Array)[] = [];
+  #batchOwner: Connection | null = null;
   #server: net.Server | null = null;
   #seq = 0;
   #stopping = false;
@@ -70,10 +76,25 @@ export class Worker {
   /** Date.now() of the data event being handled. */
   #now = 0;
 
+  /** Socket listeners shared by every connection (no closures per connection); the socket carries its Connection. */
+  readonly #listeners: {
+    data: (this: net.Socket, chunk: Buffer) => void;
+    end: (this: net.Socket) => void;
+    error: (this: net.Socket) => void;
+    close: (this: net.Socket) => void;
+  };
+
   constructor(settings: Settings, handlers: Handlers, workerId: number) {
     this.#settings = settings;
     this.#handlers = handlers;
     this.workerId = workerId;
+    const w = this;
+    this.#listeners = {
+      data(chunk) { w.#onData((this as Owned)[CONN], chunk); },
+      end() { w.#onEnd((this as Owned)[CONN]); },
+      error() { (this as Owned)[CONN].aborted = true; },
+      close() { w.#onClose((this as Owned)[CONN]); },
+    };
   }
 
   /** Resolves when this worker has stopped. */
@@ -221,10 +242,11 @@ export class Worker {
     this.#conns.set(remote.id, conn);
     this.#stats.accepted++;
     if (this.#mode !== 'shared') this.#reportLoad();
-    socket.on('data', (chunk: Buffer) => this.#onData(conn, chunk));
-    socket.on('end', () => this.#onEnd(conn));
-    socket.on('error', () => { conn.aborted = true; });
-    socket.on('close', () => this.#onClose(conn));
+    (socket as Owned)[CONN] = conn;
+    socket.on('data', this.#listeners.data);
+    socket.on('end', this.#listeners.end);
+    socket.on('error', this.#listeners.error);
+    socket.on('close', this.#listeners.close);
     // Behind a balancer, accept waits for the PROXY header and the real address.
     if (this.#proxy) conn.proxyPending = true;
     else this.#announce(conn);
@@ -378,8 +400,9 @@ export class Worker {
 
   /** Writes the batched replies: one write, or one writev when several. */
   #flush(conn: Connection): void {
-    const batch = conn.batch;
-    if (batch.length === 0) return;
+    if (this.#batchOwner !== conn) return;
+    this.#batchOwner = null;
+    const batch = this.#batch;
     const socket = conn.socket;
     if (batch.length === 1) {
       socket.write(batch[0]);
@@ -436,7 +459,8 @@ export class Worker {
     if (conn.delivering) {
       conn.lastActive = this.#now;
       // Inside this connection's delivery: batch, written once the chunk is done.
-      conn.batch.push(message);
+      this.#batch.push(message);
+      this.#batchOwner = conn;
       conn.batchBytes += bytes;
       if (conn.queued() >= this.#bufferSize) conn.full = true;
       return true;
@@ -482,9 +506,13 @@ export class Worker {
   #onEnd(conn: Connection): void {
     // The peer has half-closed: end our side once everything it sent is answered.
     conn.peerEnded = true;
+    if (conn.endedAt) return; // both sides have ended: the socket closes by itself
+    if (conn.finished(Date.now())) {
+      this.#end(conn);
+      return;
+    }
     this.#ending.add(conn);
     this.#startDrainTimer();
-    this.#sweep();
   }
 
   #onClose(conn: Connection): void {
