@@ -8,8 +8,12 @@ import { fork } from 'node:child_process';
 import net from 'node:net';
 import { parseArgs } from 'node:util';
 
-const KEEP = Buffer.from('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: keep-alive\r\nContent-Length: 10\r\n\r\n0123456789');
-const CLOSE = Buffer.from('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: 10\r\n\r\n0123456789');
+const KEEP = Buffer.from(
+  'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: keep-alive\r\nContent-Length: 10\r\n\r\n0123456789',
+);
+const CLOSE = Buffer.from(
+  'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: 10\r\n\r\n0123456789',
+);
 
 if (process.env.BASELINE_WORKER) {
   const replies = [null, KEEP];
@@ -28,7 +32,8 @@ if (process.env.BASELINE_WORKER) {
           const end = buf.indexOf('\r\n\r\n', pos);
           if (end < 0) break;
           const line = buf.indexOf('\r\n', pos);
-          if (buf[line - 1] === 0x30) { // HTTP/1.0: close unless keep-alive
+          if (buf[line - 1] === 0x30) {
+            // HTTP/1.0: close unless keep-alive
             const k = buf.indexOf('eep-', pos);
             close = k < 0 || k > end;
           } else {
@@ -53,11 +58,13 @@ if (process.env.BASELINE_WORKER) {
   });
   process.on('disconnect', () => process.exit(0));
 } else {
-  const { values } = parseArgs({ options: {
-    host: { type: 'string', default: '127.0.0.1' },
-    port: { type: 'string', default: '0' },
-    workers: { type: 'string', default: '1' },
-  } });
+  const { values } = parseArgs({
+    options: {
+      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string', default: '0' },
+      workers: { type: 'string', default: '1' },
+    },
+  });
   const server = net.createServer();
   server.listen({ host: values.host, port: Number(values.port), backlog: 511 }, () => {
     const port = server.address().port; // before close(), after which address() is null
@@ -72,12 +79,17 @@ if (process.env.BASELINE_WORKER) {
         if (++ready === n) {
           // The workers have their copies; the master stops accepting.
           server.close();
-          process.stdout.write(`baseline: http://${values.host}:${port}/ master pid ${process.pid}, worker pids ${kids.map((k) => k.pid).join(', ')}\n`);
+          process.stdout.write(
+            `baseline: http://${values.host}:${port}/ master pid ${process.pid}, worker pids ${kids.map((k) => k.pid).join(', ')}\n`,
+          );
         }
       });
       child.send('server', server);
     }
-    const stop = () => { for (const k of kids) k.kill('SIGTERM'); process.exit(0); };
+    const stop = () => {
+      for (const k of kids) k.kill('SIGTERM');
+      process.exit(0);
+    };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
   });

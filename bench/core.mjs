@@ -25,7 +25,7 @@ const JS_FASTBUF = argv.includes('--js-fastbuf');
 const FILTER = (argv.find((a) => a.startsWith('--filter=')) ?? '--filter=').slice(9);
 const CHILD = Number((argv.find((a) => a.startsWith('--child=')) ?? '--child=-1').slice(8));
 const CALLS = 1_000_000; // calls per sample of the call-cost case
-const SAMPLE_MS = 30;   // one timed sample: this many ms of repeated passes
+const SAMPLE_MS = 30; // one timed sample: this many ms of repeated passes
 const log = (...a) => (JSON_OUT ? console.error : console.log)(...a);
 
 const KiB = 1024;
@@ -79,14 +79,31 @@ const FIELD_SIZE = { c: 1, C: 1, s: 2, S: 2, n: 2, v: 2, l: 4, L: 4, N: 4, V: 4 
 
 function writeLength(b, p, type, v) {
   switch (type) {
-    case 'c': b.writeInt8(v, p); break;
-    case 'C': b.writeUInt8(v, p); break;
-    case 's': b.writeInt16LE(v, p); break;
-    case 'S': case 'v': b.writeUInt16LE(v, p); break;
-    case 'n': b.writeUInt16BE(v, p); break;
-    case 'l': b.writeInt32LE(v, p); break;
-    case 'L': case 'V': b.writeUInt32LE(v, p); break;
-    default: b.writeUInt32BE(v, p);
+    case 'c':
+      b.writeInt8(v, p);
+      break;
+    case 'C':
+      b.writeUInt8(v, p);
+      break;
+    case 's':
+      b.writeInt16LE(v, p);
+      break;
+    case 'S':
+    case 'v':
+      b.writeUInt16LE(v, p);
+      break;
+    case 'n':
+      b.writeUInt16BE(v, p);
+      break;
+    case 'l':
+      b.writeInt32LE(v, p);
+      break;
+    case 'L':
+    case 'V':
+      b.writeUInt32LE(v, p);
+      break;
+    default:
+      b.writeUInt32BE(v, p);
   }
 }
 
@@ -162,7 +179,7 @@ function split(stream, chunk) {
 
 function randomSplit(stream, r, maxChunk) {
   const out = [];
-  for (let i = 0; i < stream.length;) {
+  for (let i = 0; i < stream.length; ) {
     const n = r() < 0.1 ? 1 : r.int(1, maxChunk);
     out.push(stream.subarray(i, Math.min(i + n, stream.length)));
     i += n;
@@ -244,7 +261,7 @@ function passJsBounds(f, chunks) {
 }
 
 /** A side: run(reps) times `reps` passes over the case's chunks on a fresh connection. */
-function wasmSide(cfg, chunks, bounds) {
+function wasmSide(_cfg, chunks, bounds) {
   const pass = bounds ? passWasmBounds : passWasm;
   return (reps) => {
     const conn = c.open();
@@ -301,8 +318,10 @@ function sameFrames(label, side, got, stream, lengths) {
   for (let i = 0; i < got.length; i++) {
     const want = stream.subarray(off, off + lengths[i]);
     if (!Buffer.isBuffer(got[i]) || !got[i].equals(want)) {
-      throw new Error(`MISMATCH ${label}: ${side} frame ${i} (at ${off}) is ${got[i].length} B, expected ${lengths[i]} B` +
-        `: ${JSON.stringify(got[i].subarray(0, 40).toString('latin1'))} vs ${JSON.stringify(want.subarray(0, 40).toString('latin1'))}`);
+      throw new Error(
+        `MISMATCH ${label}: ${side} frame ${i} (at ${off}) is ${got[i].length} B, expected ${lengths[i]} B` +
+          `: ${JSON.stringify(got[i].subarray(0, 40).toString('latin1'))} vs ${JSON.stringify(want.subarray(0, 40).toString('latin1'))}`,
+      );
     }
     off += lengths[i];
   }
@@ -326,8 +345,10 @@ function selfCheck() {
     const loff = r.int(0, 3);
     const boff = loff + FIELD_SIZE[type] + r.int(0, 3);
     const big = FIELD_SIZE[type] === 1 ? 120 : 3000;
-    checks.push([{ protocol: 'length', lengthType: type, lengthOffset: loff, bodyOffset: boff },
-      lengthStream(30000, () => r.int(boff, boff + big), r, { type, loff, boff })]);
+    checks.push([
+      { protocol: 'length', lengthType: type, lengthOffset: loff, bodyOffset: boff },
+      lengthStream(30000, () => r.int(boff, boff + big), r, { type, loff, boff }),
+    ]);
   }
   checks.push([{ protocol: 'http' }, httpStream(40000, r)]);
   checks.push([{ protocol: 'http' }, httpBigStream(100000, () => r.int(200, 5000), r)]);
@@ -365,7 +386,8 @@ function sample(run, reps) {
 /** Warms both sides up, sizes the samples, then alternates them: median seconds per pass per side, and the ratio. */
 function race(wasm, js, rounds = ROUNDS, reps = 0) {
   const calibrate = (run) => {
-    let spent = 0, passes = 0;
+    let spent = 0,
+      passes = 0;
     while (passes < 3 || spent < 0.06) {
       spent += sample(run, 1);
       passes++;
@@ -376,11 +398,18 @@ function race(wasm, js, rounds = ROUNDS, reps = 0) {
   };
   const wr = reps || calibrate(wasm);
   const jr = reps || calibrate(js);
-  const ws = [], jt = [], pairs = [];
+  const ws = [],
+    jt = [],
+    pairs = [];
   for (let i = 0; i < rounds; i++) {
     let w, j;
-    if (i % 2 === 0) { w = sample(wasm, wr); j = sample(js, jr); }
-    else { j = sample(js, jr); w = sample(wasm, wr); }
+    if (i % 2 === 0) {
+      w = sample(wasm, wr);
+      j = sample(js, jr);
+    } else {
+      j = sample(js, jr);
+      w = sample(wasm, wr);
+    }
     ws.push(w);
     jt.push(j);
     pairs.push(j / w);
@@ -409,25 +438,32 @@ function throughput(name, cfg, chunk, frameLabel, build, target, { bounds = fals
 const LEAD = 1000;
 const sized = (frame) => {
   let first = true;
-  return () => (first ? ((first = false), LEAD) : frame);
+  return () => {
+    if (!first) return frame;
+    first = false;
+    return LEAD;
+  };
 };
 
-const SMALL = 4 * MiB;  // stream bytes per pass, small frames
-const BIG = 16 * MiB;   // stream bytes per pass, 8K/32K frames
-throughput('eof small', { protocol: 'eof' }, 16 * KiB, '10-100',
-  (r) => eofStream(SMALL, () => r.int(10, 100), r), 3.0, { bounds: true });
-throughput('http pipelined', { protocol: 'http' }, 16 * KiB, '80-260',
-  (r) => httpStream(SMALL, r), 2.5, { bounds: true });
-throughput('length small', { protocol: 'length' }, 16 * KiB, '16-64',
-  (r) => lengthStream(SMALL, () => r.int(16, 64), r), 1.4, { bounds: true });
+const SMALL = 4 * MiB; // stream bytes per pass, small frames
+const BIG = 16 * MiB; // stream bytes per pass, 8K/32K frames
+throughput('eof small', { protocol: 'eof' }, 16 * KiB, '10-100', (r) => eofStream(SMALL, () => r.int(10, 100), r), 3.0, {
+  bounds: true,
+});
+throughput('http pipelined', { protocol: 'http' }, 16 * KiB, '80-260', (r) => httpStream(SMALL, r), 2.5, { bounds: true });
+throughput('length small', { protocol: 'length' }, 16 * KiB, '16-64', (r) => lengthStream(SMALL, () => r.int(16, 64), r), 1.4, {
+  bounds: true,
+});
 for (const proto of ['eof', 'length', 'http']) {
   for (const frame of [8 * KiB, 32 * KiB]) {
-    const build = proto === 'eof' ? (r) => eofStream(BIG, sized(frame), r)
-      : proto === 'length' ? (r) => lengthStream(BIG, sized(frame), r)
-        : (r) => httpBigStream(BIG, sized(frame), r);
+    const build =
+      proto === 'eof'
+        ? (r) => eofStream(BIG, sized(frame), r)
+        : proto === 'length'
+          ? (r) => lengthStream(BIG, sized(frame), r)
+          : (r) => httpBigStream(BIG, sized(frame), r);
     for (const chunk of [16 * KiB, 64 * KiB]) {
-      throughput(`${proto} ${frame / KiB}K`, { protocol: proto }, chunk, `${frame / KiB}K`, build, 1.0,
-        { bounds: true });
+      throughput(`${proto} ${frame / KiB}K`, { protocol: proto }, chunk, `${frame / KiB}K`, build, 1.0, { bounds: true });
     }
   }
 }
@@ -531,8 +567,11 @@ const round = (x, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
 const COLS = ['case', 'proto', 'chunk', 'frame', 'wasm MB/s', 'js MB/s', 'wasm fr/s', 'js fr/s', 'ratio', 'target'];
 
 function printRow(cols) {
-  log(cols.map((x, i) => (i < 2 ? String(x).padEnd(i === 0 ? 27 : 6) : String(x).padStart(i === 9 ? 0 : i === 8 ? 6 : 10)))
-    .join(' '));
+  log(
+    cols
+      .map((x, i) => (i < 2 ? String(x).padEnd(i === 0 ? 27 : 6) : String(x).padStart(i === 9 ? 0 : i === 8 ? 6 : 10)))
+      .join(' '),
+  );
 }
 
 /** Runs each case in its own process: no case's JIT feedback leaks into another's. */
@@ -565,17 +604,25 @@ function main() {
       const jsMbps = m.bytes / m.js_s / 1e6;
       const ratio = m.ratio;
       const rec = {
-        case: name, protocol: cs.cfg.protocol, chunk: cs.chunk, frame: cs.frameLabel,
-        wasm_mbps: round(wasmMbps), js_mbps: round(jsMbps), ratio: round(ratio, 3),
-        wasm_fps: Math.round(m.frames / m.wasm_s), js_fps: Math.round(m.frames / m.js_s),
-        variant: m.bounds ? 'boundaries' : 'messages', target: null, pass: null,
+        case: name,
+        protocol: cs.cfg.protocol,
+        chunk: cs.chunk,
+        frame: cs.frameLabel,
+        wasm_mbps: round(wasmMbps),
+        js_mbps: round(jsMbps),
+        ratio: round(ratio, 3),
+        wasm_fps: Math.round(m.frames / m.wasm_s),
+        js_fps: Math.round(m.frames / m.js_s),
+        variant: m.bounds ? 'boundaries' : 'messages',
+        target: null,
+        pass: null,
       };
       let verdict = '';
       let wasmCol = wasmMbps.toFixed(0);
       let jsCol = jsMbps.toFixed(0);
       if (m.calls) {
-        rec.wasm_ns_per_call = round(m.wasm_s * 1e9 / m.calls, 2);
-        rec.js_ns_per_call = round(m.js_s * 1e9 / m.calls, 2);
+        rec.wasm_ns_per_call = round((m.wasm_s * 1e9) / m.calls, 2);
+        rec.js_ns_per_call = round((m.js_s * 1e9) / m.calls, 2);
         wasmCol = `${rec.wasm_ns_per_call.toFixed(1)} ns`;
         jsCol = `${rec.js_ns_per_call.toFixed(1)} ns`;
         if (!m.bounds) {
@@ -595,14 +642,26 @@ function main() {
         rec.pass = ratio >= cs.target;
         verdict = `>=${cs.target.toFixed(1)} ${rec.pass ? 'PASS' : 'MISS'}`;
       }
-      printRow([name, cs.cfg.protocol, fmtSize(cs.chunk), cs.frameLabel, wasmCol, jsCol,
-        rec.wasm_fps.toExponential(2), rec.js_fps.toExponential(2), ratio.toFixed(2), verdict]);
+      printRow([
+        name,
+        cs.cfg.protocol,
+        fmtSize(cs.chunk),
+        cs.frameLabel,
+        wasmCol,
+        jsCol,
+        rec.wasm_fps.toExponential(2),
+        rec.js_fps.toExponential(2),
+        ratio.toFixed(2),
+        verdict,
+      ]);
       results.push(rec);
     }
   }
-  log(`MB/s: median of ${ROUNDS} alternating samples per side; ratio: median of the ${ROUNDS} back-to-back wasm/js pairs; ` +
-    `each case in its own process; ` +
-    `${(Number(now() - t0) / 1e9).toFixed(1)} s`);
+  log(
+    `MB/s: median of ${ROUNDS} alternating samples per side; ratio: median of the ${ROUNDS} back-to-back wasm/js pairs; ` +
+      `each case in its own process; ` +
+      `${(Number(now() - t0) / 1e9).toFixed(1)} s`,
+  );
   if (JSON_OUT) process.stdout.write(JSON.stringify(results) + '\n');
 }
 

@@ -22,7 +22,10 @@ export const ERR_FRAME_TOO_LARGE = 1;
 export const ERR_BAD_LENGTH = 2;
 export const ERR_BAD_HTTP = 3;
 
-const RAW = 0, EOF = 1, LENGTH = 2, HTTP = 3;
+const RAW = 0,
+  EOF = 1,
+  LENGTH = 2,
+  HTTP = 3;
 const PROTOCOLS = { raw: RAW, eof: EOF, length: LENGTH, http: HTTP };
 const FIELD_SIZE = { c: 1, C: 1, s: 2, S: 2, n: 2, v: 2, l: 4, L: 4, N: 4, V: 4 };
 const CRLFCRLF = Buffer.from('\r\n\r\n');
@@ -33,14 +36,24 @@ const TRANSFER_ENCODING = Buffer.from('transfer-encoding');
 /** Reads a length field with a pack code (s, l, L: little-endian, as the core). */
 function readLength(b, p, type) {
   switch (type) {
-    case 0x4e: return b.readUInt32BE(p);                 // N
-    case 0x6e: return b.readUInt16BE(p);                 // n
-    case 0x56: case 0x4c: return b.readUInt32LE(p);      // V L
-    case 0x76: case 0x53: return b.readUInt16LE(p);      // v S
-    case 0x6c: return b.readInt32LE(p);                  // l
-    case 0x73: return b.readInt16LE(p);                  // s
-    case 0x63: return b.readInt8(p);                     // c
-    default: return b[p];                                // C
+    case 0x4e:
+      return b.readUInt32BE(p); // N
+    case 0x6e:
+      return b.readUInt16BE(p); // n
+    case 0x56:
+    case 0x4c:
+      return b.readUInt32LE(p); // V L
+    case 0x76:
+    case 0x53:
+      return b.readUInt16LE(p); // v S
+    case 0x6c:
+      return b.readInt32LE(p); // l
+    case 0x73:
+      return b.readInt16LE(p); // s
+    case 0x63:
+      return b.readInt8(p); // c
+    default:
+      return b[p]; // C
   }
 }
 
@@ -69,7 +82,8 @@ export function contentLength(b, p, end) {
     if (c === 0x63 && b[i + 14] === 0x3a && eqLower(b, i, CONTENT_LENGTH)) {
       let k = i + 15;
       while (b[k] === 0x20 || b[k] === 0x09) k++;
-      let x = 0, digits = 0;
+      let x = 0,
+        digits = 0;
       for (;;) {
         const d = b[k] - 0x30;
         if (d < 0 || d > 9) break;
@@ -104,7 +118,7 @@ export class JsFramer {
   #max;
   #boundsOnly;
   #fast;
-  #ab = null;      // fastBuffer: base's ArrayBuffer and offset in it
+  #ab = null; // fastBuffer: base's ArrayBuffer and offset in it
   #abOff = 0;
   // an unfinished frame of unknown length, and where its search resumes
   #left = null;
@@ -113,10 +127,11 @@ export class JsFramer {
   #pend = null;
   #filled = 0;
 
-  constructor({
-    protocol = 'raw', eof = '\r\n', lengthType = 'N', lengthOffset = 0, bodyOffset = 4,
-    maxLength = 2 * 1024 * 1024,
-  } = {}, boundsOnly = false, fastBuffer = false) {
+  constructor(
+    { protocol = 'raw', eof = '\r\n', lengthType = 'N', lengthOffset = 0, bodyOffset = 4, maxLength = 2 * 1024 * 1024 } = {},
+    boundsOnly = false,
+    fastBuffer = false,
+  ) {
     this.#proto = PROTOCOLS[protocol];
     if (this.#proto === undefined) throw new Error(`js-framer: unknown protocol ${protocol}`);
     this.#delim = Buffer.from(eof, 'latin1');
@@ -133,13 +148,19 @@ export class JsFramer {
   feed(chunk) {
     if (this.error !== 0) return 0;
     switch (this.#proto) {
-      case EOF: return this.#feedEof(chunk);
-      case LENGTH: return this.#feedLength(chunk);
-      case HTTP: return this.#feedHttp(chunk);
+      case EOF:
+        return this.#feedEof(chunk);
+      case LENGTH:
+        return this.#feedLength(chunk);
+      case HTTP:
+        return this.#feedHttp(chunk);
       default:
         if (chunk.length === 0) return 0;
         this.base = chunk;
-        if (this.#boundsOnly) { this.bounds[0] = 0; this.bounds[1] = chunk.length; } else this.out[0] = chunk;
+        if (this.#boundsOnly) {
+          this.bounds[0] = 0;
+          this.bounds[1] = chunk.length;
+        } else this.out[0] = chunk;
         return 1;
     }
   }
@@ -208,26 +229,38 @@ export class JsFramer {
     const buf = this.#join(chunk);
     this.base = buf;
     this.#ab = null;
-    const d = this.#delim, dl = d.length, max = this.#max, n = buf.length;
-    let pos = 0, count = 0;
+    const d = this.#delim,
+      dl = d.length,
+      max = this.#max,
+      n = buf.length;
+    let pos = 0,
+      count = 0;
     for (;;) {
       const q = buf.indexOf(d, from);
       if (q < 0) break;
       const end = q + dl;
-      if (end - pos > max) { this.#fail(ERR_FRAME_TOO_LARGE); return count; }
+      if (end - pos > max) {
+        this.#fail(ERR_FRAME_TOO_LARGE);
+        return count;
+      }
       this.#emit(count++, buf, pos, end - pos);
       pos = from = end;
     }
     if (pos < n) {
-      if (n - pos >= max) { this.#fail(ERR_FRAME_TOO_LARGE); return count; }
+      if (n - pos >= max) {
+        this.#fail(ERR_FRAME_TOO_LARGE);
+        return count;
+      }
       this.#left = pos === 0 ? buf : buf.subarray(pos);
-      this.#scan = n - pos - dl + 1 > 0 ? n - pos - dl + 1 : 0;
+      this.#scan = Math.max(n - pos - dl + 1, 0);
     }
     return count;
   }
 
   #feedLength(chunk) {
-    let buf = chunk, pos = 0, count = 0;
+    let buf = chunk,
+      pos = 0,
+      count = 0;
     if (this.#pend !== null) {
       const pend = this.#pend;
       const used = this.#fill(chunk);
@@ -239,13 +272,23 @@ export class JsFramer {
     }
     this.base = buf;
     this.#ab = null;
-    const n = buf.length, hsize = this.#hsize, ltype = this.#ltype, loff = this.#loff, boff = this.#boff;
+    const n = buf.length,
+      hsize = this.#hsize,
+      ltype = this.#ltype,
+      loff = this.#loff,
+      boff = this.#boff;
     const max = this.#max;
     while (n - pos >= hsize) {
       const len = readLength(buf, pos + loff, ltype);
       const total = boff + len;
-      if (len < 0 || total < hsize) { this.#fail(ERR_BAD_LENGTH); return count; }
-      if (total > max) { this.#fail(ERR_FRAME_TOO_LARGE); return count; }
+      if (len < 0 || total < hsize) {
+        this.#fail(ERR_BAD_LENGTH);
+        return count;
+      }
+      if (total > max) {
+        this.#fail(ERR_FRAME_TOO_LARGE);
+        return count;
+      }
       if (n - pos < total) {
         this.#start(buf, pos, total);
         return count;
@@ -258,7 +301,10 @@ export class JsFramer {
   }
 
   #feedHttp(chunk) {
-    let buf = chunk, pos = 0, count = 0, from = 0;
+    let buf = chunk,
+      pos = 0,
+      count = 0,
+      from = 0;
     if (this.#pend !== null) {
       const pend = this.#pend;
       const used = this.#fill(chunk);
@@ -271,22 +317,35 @@ export class JsFramer {
     }
     this.base = buf;
     this.#ab = null;
-    const n = buf.length, max = this.#max;
+    const n = buf.length,
+      max = this.#max;
     while (pos < n) {
       const q = buf.indexOf(CRLFCRLF, from);
       if (q < 0) {
-        if (n - pos >= max) { this.#fail(ERR_FRAME_TOO_LARGE); return count; }
+        if (n - pos >= max) {
+          this.#fail(ERR_FRAME_TOO_LARGE);
+          return count;
+        }
         this.#left = pos === 0 ? buf : buf.subarray(pos);
-        this.#scan = n - pos - 3 > 0 ? n - pos - 3 : 0;
+        this.#scan = Math.max(n - pos - 3, 0);
         return count;
       }
       const headEnd = q + 4;
-      if (headEnd - pos > max) { this.#fail(ERR_FRAME_TOO_LARGE); return count; }
+      if (headEnd - pos > max) {
+        this.#fail(ERR_FRAME_TOO_LARGE);
+        return count;
+      }
       const cl = contentLength(buf, pos, headEnd);
       if (cl === -2) throw new Error('js-framer: chunked request bodies are not supported');
-      if (cl < 0) { this.#fail(ERR_BAD_HTTP); return count; }
+      if (cl < 0) {
+        this.#fail(ERR_BAD_HTTP);
+        return count;
+      }
       const total = headEnd - pos + cl;
-      if (total > max) { this.#fail(ERR_FRAME_TOO_LARGE); return count; }
+      if (total > max) {
+        this.#fail(ERR_FRAME_TOO_LARGE);
+        return count;
+      }
       if (n - pos < total) {
         this.#start(buf, pos, total);
         return count;

@@ -18,7 +18,18 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
-  startServer, stopServer, killAllSync, workerPids, cpuSeconds, cpuBusySeconds, rssBytes, socketFds, establishedByPid, portInodes, socketOwnership, sleep,
+  startServer,
+  stopServer,
+  killAllSync,
+  workerPids,
+  cpuSeconds,
+  cpuBusySeconds,
+  rssBytes,
+  socketFds,
+  establishedByPid,
+  portInodes,
+  socketOwnership,
+  sleep,
 } from './lib/proc.mjs';
 import { wrk, ab, run, versions, cleanupScripts } from './lib/load.mjs';
 import { holdConnections } from './lib/conns.mjs';
@@ -47,7 +58,12 @@ if (opt.help) {
 const ROUNDS = Math.max(1, Number(opt.rounds ?? (opt.quick ? 1 : 3)));
 const D = Math.max(1, Number(opt.duration ?? (opt.quick ? 2 : 3)));
 const WARM = 1; // seconds of warm-up load per server before its measured rounds
-const ITEMS = new Set((opt.only ?? '1,2,3,4,5,6,7').split(',').map((s) => s.trim().replace(/[a-d]$/, '')).filter(Boolean));
+const ITEMS = new Set(
+  (opt.only ?? '1,2,3,4,5,6,7')
+    .split(',')
+    .map((s) => s.trim().replace(/[a-d]$/, ''))
+    .filter(Boolean),
+);
 const HOST = '127.0.0.1';
 const SERVER_CPU = 0;
 const CLIENT_CPU = 1;
@@ -106,22 +122,35 @@ async function alternate(servers, measure, rounds = ROUNDS) {
         const wall0 = performance.now();
         const res = await measure(srv);
         if (!res.requests) {
-          throw new Error(`${srv.label}: no responses in ${round(res.seconds, 1)} s${errorText(res.errors)}` +
-            `${srv.log.length ? `; server log: ${srv.log.slice(-5).join(' | ')}` : ''}`);
+          throw new Error(
+            `${srv.label}: no responses in ${round(res.seconds, 1)} s${errorText(res.errors)}` +
+              `${srv.log.length ? `; server log: ${srv.log.slice(-5).join(' | ')}` : ''}`,
+          );
         }
         const w1 = cpuOf(workers);
         const t1 = cpuOf([srv.master, ...workers]);
         const b1 = srv.cpu === null ? null : cpuBusySeconds(srv.cpu);
         // Pinned servers: how busy others kept the server's CPU meanwhile (noise; includes softirq work).
-        const other = b0 === null || b1 === null ? null : Math.max(0, (b1 - b0 - (t1 - t0)) / ((performance.now() - wall0) / 1000));
+        const other =
+          b0 === null || b1 === null ? null : Math.max(0, (b1 - b0 - (t1 - t0)) / ((performance.now() - wall0) / 1000));
         const cpuWorker = res.requests ? ((w1 - w0) * 1e6) / res.requests : null;
         const retry = other !== null && other > NOISY && a.retries < rounds;
-        const raw = { round: r, rps: round(res.rps, 1), requests: res.requests, seconds: round(res.seconds, 3), errors: res.errors,
-          worker_cpu_s: round(w1 - w0, 2), total_cpu_s: round(t1 - t0, 2), ...(other === null ? {} : { server_cpu_other_busy: round(other, 2) }) };
-        note(`${srv.label} round ${r + 1}/${rounds}: ${Math.round(res.rps)} req/s` +
-          `${errorText(res.errors)}, worker CPU ${cpuWorker?.toFixed(2) ?? '-'} us/req` +
-          `${other === null ? '' : `, CPU ${srv.cpu} ${Math.round(other * 100)}% busy outside the server (others, softirq)`}` +
-          `${retry ? ' -> noisy, run again' : ''}`);
+        const raw = {
+          round: r,
+          rps: round(res.rps, 1),
+          requests: res.requests,
+          seconds: round(res.seconds, 3),
+          errors: res.errors,
+          worker_cpu_s: round(w1 - w0, 2),
+          total_cpu_s: round(t1 - t0, 2),
+          ...(other === null ? {} : { server_cpu_other_busy: round(other, 2) }),
+        };
+        note(
+          `${srv.label} round ${r + 1}/${rounds}: ${Math.round(res.rps)} req/s` +
+            `${errorText(res.errors)}, worker CPU ${cpuWorker?.toFixed(2) ?? '-'} us/req` +
+            `${other === null ? '' : `, CPU ${srv.cpu} ${Math.round(other * 100)}% busy outside the server (others, softirq)`}` +
+            `${retry ? ' -> noisy, run again' : ''}`,
+        );
         if (retry) {
           a.retries++;
           a.raw.push({ ...raw, discarded: true });
@@ -161,11 +190,20 @@ function addRow(row) {
 
 /** A req/s row with a "server/baseline >= target" verdict. */
 function rpsRow(item, name, s, b, target) {
-  const rs = median(s.rps), rb = median(b.rps);
+  const rs = median(s.rps),
+    rb = median(b.rps);
   const q = ratio(rs, rb);
-  return addRow({ item, case: name, unit: 'req/s', server: round(rs, 1), baseline: round(rb, 1), ratio: round(q, 3),
-    target: target ? `>=${target.toFixed(2)}` : null, pass: target && q !== null ? q >= target : null,
-    samples: { server: s.raw, baseline: b.raw } });
+  return addRow({
+    item,
+    case: name,
+    unit: 'req/s',
+    server: round(rs, 1),
+    baseline: round(rb, 1),
+    ratio: round(q, 3),
+    target: target ? `>=${target.toFixed(2)}` : null,
+    pass: target && q !== null ? q >= target : null,
+    samples: { server: s.raw, baseline: b.raw },
+  });
 }
 
 // ---------------------------------------------------------------- item 1: one pinned worker
@@ -173,10 +211,18 @@ function rpsRow(item, name, s, b, target) {
 async function item1() {
   say(`\n[1] one worker, server pinned to CPU ${SERVER_CPU}, client pinned to CPU ${CLIENT_CPU}`);
   const cases = [
-    { id: '1a', name: 'keep-alive, wrk -t1 -c50', target: 0.95,
-      measure: (srv, d) => wrk(srv.url, d, { connections: 50, cpu: CLIENT_CPU }) },
-    { id: '1b', name: '10 pipelined, wrk -t1 -c50', target: 1.0,
-      measure: (srv, d) => wrk(srv.url, d, { connections: 50, cpu: CLIENT_CPU, pipeline: 10 }) },
+    {
+      id: '1a',
+      name: 'keep-alive, wrk -t1 -c50',
+      target: 0.95,
+      measure: (srv, d) => wrk(srv.url, d, { connections: 50, cpu: CLIENT_CPU }),
+    },
+    {
+      id: '1b',
+      name: '10 pipelined, wrk -t1 -c50',
+      target: 1.0,
+      measure: (srv, d) => wrk(srv.url, d, { connections: 50, cpu: CLIENT_CPU, pipeline: 10 }),
+    },
     { id: '1c', name: 'no keep-alive, ab -c100', target: 0.9, ab: true },
   ];
   const detail = {};
@@ -201,10 +247,15 @@ async function item1() {
       const [b, s] = servers.map((x) => acc.get(x));
       const rss = servers.map((x) => rssBytes(workerPids(x)[0]));
       const row = rpsRow(c.id, c.name, s, b, c.target);
-      say(`  ${c.id} ${c.name}: server ${Math.round(row.server)} req/s, baseline ${Math.round(row.baseline)} req/s, ratio ${row.ratio?.toFixed(3)} ${row.pass ? 'PASS' : 'MISS'}`);
-      detail[c.id] = { cpuWorker: { server: median(s.cpuWorker), baseline: median(b.cpuWorker) },
+      say(
+        `  ${c.id} ${c.name}: server ${Math.round(row.server)} req/s, baseline ${Math.round(row.baseline)} req/s, ratio ${row.ratio?.toFixed(3)} ${row.pass ? 'PASS' : 'MISS'}`,
+      );
+      detail[c.id] = {
+        cpuWorker: { server: median(s.cpuWorker), baseline: median(b.cpuWorker) },
         cpuTotal: { server: median(s.cpuTotal), baseline: median(b.cpuTotal) },
-        rss: { server: rss[1], baseline: rss[0] }, name: c.name };
+        rss: { server: rss[1], baseline: rss[0] },
+        name: c.name,
+      };
     } finally {
       await stopAll(servers);
     }
@@ -213,16 +264,29 @@ async function item1() {
   for (const c of cases) {
     const d = detail[c.id];
     if (!d) continue;
-    addRow({ item: '1d', case: `worker CPU/req, ${c.id} ${c.name.split(',')[0]}`, unit: 'us/req',
-      server: round(d.cpuWorker.server, 2), baseline: round(d.cpuWorker.baseline, 2),
-      ratio: round(ratio(d.cpuWorker.server, d.cpuWorker.baseline), 3), target: 'report (lower is better)',
-      total_us_per_req: { server: round(d.cpuTotal.server, 2), baseline: round(d.cpuTotal.baseline, 2) } });
+    addRow({
+      item: '1d',
+      case: `worker CPU/req, ${c.id} ${c.name.split(',')[0]}`,
+      unit: 'us/req',
+      server: round(d.cpuWorker.server, 2),
+      baseline: round(d.cpuWorker.baseline, 2),
+      ratio: round(ratio(d.cpuWorker.server, d.cpuWorker.baseline), 3),
+      target: 'report (lower is better)',
+      total_us_per_req: { server: round(d.cpuTotal.server, 2), baseline: round(d.cpuTotal.baseline, 2) },
+    });
   }
   for (const c of cases) {
     const d = detail[c.id];
     if (!d) continue;
-    addRow({ item: '1d', case: `worker RSS after, ${c.id} ${c.name.split(',')[0]}`, unit: 'bytes',
-      server: d.rss.server, baseline: d.rss.baseline, ratio: round(ratio(d.rss.server, d.rss.baseline), 3), target: 'report (lower is better)' });
+    addRow({
+      item: '1d',
+      case: `worker RSS after, ${c.id} ${c.name.split(',')[0]}`,
+      unit: 'bytes',
+      server: d.rss.server,
+      baseline: d.rss.baseline,
+      ratio: round(ratio(d.rss.server, d.rss.baseline), 3),
+      target: 'report (lower is better)',
+    });
   }
   results.items['1'] = detail;
 }
@@ -247,7 +311,8 @@ async function item2() {
     // Socket fds still open once every connection has closed (a leak shows here).
     const grown = servers.map((srv, i) => procs(srv).map((p, k) => (socketFds(p) ?? 0) - (fds0[i][k] ?? 0)));
     servers.forEach((srv, i) => {
-      if (grown[i].some((x) => x > 10)) note(`${srv.label}: socket fds grew by ${grown[i].join(' / ')} (master / workers) over the runs`);
+      if (grown[i].some((x) => x > 10))
+        note(`${srv.label}: socket fds grew by ${grown[i].join(' / ')} (master / workers) over the runs`);
     });
     const b = acc.get(servers[0]);
     const detail = { baseline: { rps: median(b.rps), cpu_us_per_req_total: median(b.cpuTotal), fds_grown: grown[0] } };
@@ -257,8 +322,10 @@ async function item2() {
       if (srv.role !== 'shared') row.target = 'report';
       row.total_us_per_req = { server: round(median(s.cpuTotal), 2), baseline: round(median(b.cpuTotal), 2) };
       detail[srv.role] = { rps: median(s.rps), cpu_us_per_req_total: median(s.cpuTotal), fds_grown: grown[servers.indexOf(srv)] };
-      say(`  ${srv.role}: ${Math.round(row.server)} req/s vs baseline ${Math.round(row.baseline)}, ratio ${row.ratio?.toFixed(3)}` +
-        ` (master+workers CPU ${row.total_us_per_req.server} vs ${row.total_us_per_req.baseline} us/req)`);
+      say(
+        `  ${srv.role}: ${Math.round(row.server)} req/s vs baseline ${Math.round(row.baseline)}, ratio ${row.ratio?.toFixed(3)}` +
+          ` (master+workers CPU ${row.total_us_per_req.server} vs ${row.total_us_per_req.baseline} us/req)`,
+      );
     }
     results.items['2'] = detail;
   } finally {
@@ -288,8 +355,10 @@ async function item3() {
   ];
   const modes = {};
   results.items['3'] = {
-    connections: DIST_CONNS, modes,
-    method: 'all connections opened at once, one keep-alive request answered on each; a worker serves a socket when the fd is ' +
+    connections: DIST_CONNS,
+    modes,
+    method:
+      'all connections opened at once, one keep-alive request answered on each; a worker serves a socket when the fd is ' +
       'registered in its epoll set (/proc/PID/fdinfo), and holds it when the fd is open (a passed handle may stay open in the sender)',
   };
   for (const spec of specs) {
@@ -309,10 +378,20 @@ async function item3() {
           const counts = own.map((o) => o.serving);
           const held = own.map((o) => o.held);
           const q = Math.max(...counts) / Math.min(...counts);
-          rounds.push({ counts, held, master_held: master.held, ratio: q, opened: hold.opened, failed: hold.failed, established: inodes.size });
-          note(`${spec.label} round ${r + 1}/${ROUNDS}: serving per worker ${counts.join(' / ')} (busiest/idlest ` +
-            `${Number.isFinite(q) ? q.toFixed(2) : 'inf'}); fds held: workers ${held.join(' / ')}, master ${master.held}; ` +
-            `opened ${hold.opened}, failed ${hold.failed}`);
+          rounds.push({
+            counts,
+            held,
+            master_held: master.held,
+            ratio: q,
+            opened: hold.opened,
+            failed: hold.failed,
+            established: inodes.size,
+          });
+          note(
+            `${spec.label} round ${r + 1}/${ROUNDS}: serving per worker ${counts.join(' / ')} (busiest/idlest ` +
+              `${Number.isFinite(q) ? q.toFixed(2) : 'inf'}); fds held: workers ${held.join(' / ')}, master ${master.held}; ` +
+              `opened ${hold.opened}, failed ${hold.failed}`,
+          );
         } finally {
           await hold.close();
         }
@@ -322,11 +401,20 @@ async function item3() {
       // Socket fds still open after every client connection is gone: leaked copies.
       const leaked = procs.map((p, i) => (socketFds(p) ?? 0) - (fds0[i] ?? 0));
       const med = [...rounds].sort((a, b) => a.ratio - b.ratio)[(rounds.length - 1) >> 1];
-      modes[spec.role] = { counts: med.counts, held: med.held, master_held: med.master_held, ratio: med.ratio,
-        ratios: rounds.map((x) => x.ratio), rounds, leaked_fds: { master: leaked[0], workers: leaked.slice(1) } };
+      modes[spec.role] = {
+        counts: med.counts,
+        held: med.held,
+        master_held: med.master_held,
+        ratio: med.ratio,
+        ratios: rounds.map((x) => x.ratio),
+        rounds,
+        leaked_fds: { master: leaked[0], workers: leaked.slice(1) },
+      };
       if (leaked.some((x) => x > 0)) {
-        note(`${spec.label}: ${leaked.reduce((a, b) => a + b, 0)} socket fds still open after all ${ROUNDS * DIST_CONNS} connections closed ` +
-          `(master ${leaked[0]}, workers ${leaked.slice(1).join(' / ')})`);
+        note(
+          `${spec.label}: ${leaked.reduce((a, b) => a + b, 0)} socket fds still open after all ${ROUNDS * DIST_CONNS} connections closed ` +
+            `(master ${leaked[0]}, workers ${leaked.slice(1).join(' / ')})`,
+        );
       }
     } finally {
       await stopServer(srv);
@@ -337,18 +425,35 @@ async function item3() {
   for (const role of ['shared', 'round_robin', 'hybrid']) {
     const m = modes[role];
     if (!m) continue;
-    addRow({ item: '3', case: `busiest/idlest of ${DIST_CONNS} conns, ${role}${role === 'hybrid' ? ' (default)' : ''}`, unit: 'ratio',
-      server: round(m.ratio, 3), baseline: base ? round(base.ratio, 3) : null, serverText: txt(m), baselineText: txt(base),
-      ratio: round(m.ratio, 3), target: role === 'hybrid' ? '<=1.25' : 'report', pass: role === 'hybrid' ? m.ratio <= 1.25 : null });
+    addRow({
+      item: '3',
+      case: `busiest/idlest of ${DIST_CONNS} conns, ${role}${role === 'hybrid' ? ' (default)' : ''}`,
+      unit: 'ratio',
+      server: round(m.ratio, 3),
+      baseline: base ? round(base.ratio, 3) : null,
+      serverText: txt(m),
+      baselineText: txt(base),
+      ratio: round(m.ratio, 3),
+      target: role === 'hybrid' ? '<=1.25' : 'report',
+      pass: role === 'hybrid' ? m.ratio <= 1.25 : null,
+    });
   }
   const total = (m) => (m ? m.leaked_fds.master + m.leaked_fds.workers.reduce((a, b) => a + b, 0) : null);
   for (const role of ['shared', 'round_robin', 'hybrid']) {
     const m = modes[role];
     if (!m) continue;
     const n = total(m);
-    addRow({ item: '3', case: `socket fds left open after close, ${role}`, unit: 'count', server: n, baseline: total(base),
-      serverText: `${n} (master ${m.leaked_fds.master})`, baselineText: base ? String(total(base)) : '-',
-      target: '0 (leak check)', pass: n <= 0 });
+    addRow({
+      item: '3',
+      case: `socket fds left open after close, ${role}`,
+      unit: 'count',
+      server: n,
+      baseline: total(base),
+      serverText: `${n} (master ${m.leaked_fds.master})`,
+      baselineText: base ? String(total(base)) : '-',
+      target: '0 (leak check)',
+      pass: n <= 0,
+    });
   }
 }
 
@@ -365,7 +470,9 @@ async function idleRss(spec) {
     const hold = await holdConnections(srv.port, IDLE_CONNS, { batch: 250, request: false, timeoutMs: 90000 });
     try {
       // Wait until the worker holds them all (or the count stops growing).
-      let fds = socketFds(worker), last = -1, still = 0;
+      let fds = socketFds(worker),
+        last = -1,
+        still = 0;
       const deadline = Date.now() + 30000;
       while (fds - fds0 < hold.opened && Date.now() < deadline && still < 20) {
         await sleep(100);
@@ -376,10 +483,20 @@ async function idleRss(spec) {
       await sleep(500);
       const after = rssBytes(worker);
       const accepted = socketFds(worker) - fds0;
-      const r = { before, after, accepted, opened: hold.opened, failed: hold.failed, open_ms: hold.ms, client_fd_limit: hold.fileLimit,
-        per_conn: (after - before) / IDLE_CONNS };
-      note(`${spec.label}: RSS ${(before / 1048576).toFixed(1)} -> ${(after / 1048576).toFixed(1)} MiB with ${accepted} accepted ` +
-        `(${hold.opened} opened in ${hold.ms} ms, client fd limit ${hold.fileLimit}): ${Math.round(r.per_conn)} B/conn`);
+      const r = {
+        before,
+        after,
+        accepted,
+        opened: hold.opened,
+        failed: hold.failed,
+        open_ms: hold.ms,
+        client_fd_limit: hold.fileLimit,
+        per_conn: (after - before) / IDLE_CONNS,
+      };
+      note(
+        `${spec.label}: RSS ${(before / 1048576).toFixed(1)} -> ${(after / 1048576).toFixed(1)} MiB with ${accepted} accepted ` +
+          `(${hold.opened} opened in ${hold.ms} ms, client fd limit ${hold.fileLimit}): ${Math.round(r.per_conn)} B/conn`,
+      );
       return r;
     } finally {
       await hold.close();
@@ -400,12 +517,24 @@ async function item4() {
     for (const spec of r % 2 === 0 ? specs : [...specs].reverse()) runs[spec.role].push(await idleRss(spec));
   }
   const pick = (xs) => median(xs.map((x) => x.per_conn));
-  const s = pick(runs.server), b = pick(runs.baseline);
+  const s = pick(runs.server),
+    b = pick(runs.baseline);
   const medRun = (xs, v) => xs.find((x) => x.per_conn === v) ?? xs[0];
-  const ms = medRun(runs.server, s), mb = medRun(runs.baseline, b);
+  const ms = medRun(runs.server, s),
+    mb = medRun(runs.baseline, b);
   const txt = (m, v) => `${Math.round(v)} B (${(m.before / 1048576).toFixed(1)}->${(m.after / 1048576).toFixed(1)} MiB)`;
-  addRow({ item: '4', case: `worker RSS per idle conn (${IDLE_CONNS})`, unit: 'bytes/conn', server: round(s), baseline: round(b),
-    serverText: txt(ms, s), baselineText: txt(mb, b), ratio: round(ratio(s, b), 3), target: 'report (lower is better)', samples: runs });
+  addRow({
+    item: '4',
+    case: `worker RSS per idle conn (${IDLE_CONNS})`,
+    unit: 'bytes/conn',
+    server: round(s),
+    baseline: round(b),
+    serverText: txt(ms, s),
+    baselineText: txt(mb, b),
+    ratio: round(ratio(s, b), 3),
+    target: 'report (lower is better)',
+    samples: runs,
+  });
   results.items['4'] = runs;
 }
 
@@ -457,12 +586,21 @@ async function item6() {
   }
   results.items['6'] = { rows, command: `node bench/core.mjs ${args.slice(1).join(' ')}` };
   for (const r of rows) {
-    say(`  ${r.case.padEnd(28)} chunk ${String(r.chunk).padStart(6)}  wasm/js ${r.ratio.toFixed(2)}` +
-      `${r.target !== null ? `  target ${typeof r.target === 'number' ? `>= ${r.target}` : r.target} ${r.pass ? 'PASS' : 'MISS'}` : ''}`);
+    say(
+      `  ${r.case.padEnd(28)} chunk ${String(r.chunk).padStart(6)}  wasm/js ${r.ratio.toFixed(2)}` +
+        `${r.target !== null ? `  target ${typeof r.target === 'number' ? `>= ${r.target}` : r.target} ${r.pass ? 'PASS' : 'MISS'}` : ''}`,
+    );
   }
   const m = rows.filter((r) => r.variant === 'messages' && r.target !== null);
-  addRow({ item: '6', case: 'WASM/JS framing targets met (bench/core.mjs)', unit: 'count',
-    serverText: `${m.filter((r) => r.pass).length}/${m.length}`, baselineText: '-', target: 'all', pass: m.every((r) => r.pass) });
+  addRow({
+    item: '6',
+    case: 'WASM/JS framing targets met (bench/core.mjs)',
+    unit: 'count',
+    serverText: `${m.filter((r) => r.pass).length}/${m.length}`,
+    baselineText: '-',
+    target: 'all',
+    pass: m.every((r) => r.pass),
+  });
 }
 
 // ---------------------------------------------------------------- item 7: TLS
@@ -479,9 +617,13 @@ function demoHelp() {
 /** A self-signed certificate for 127.0.0.1 in a temp dir: { dir, cert, key }. */
 export function selfSignedCert() {
   const dir = mkdtempSync(join(os.tmpdir(), 'tcp-prefork-tls-'));
-  const cert = join(dir, 'cert.pem'), key = join(dir, 'key.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-days', '1', '-keyout', key, '-out', cert],
-    { stdio: 'ignore', timeout: 30000 });
+  const cert = join(dir, 'cert.pem'),
+    key = join(dir, 'key.pem');
+  execFileSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-days', '1', '-keyout', key, '-out', cert],
+    { stdio: 'ignore', timeout: 30000 },
+  );
   return { dir, cert, key };
 }
 
@@ -513,9 +655,13 @@ async function measureTls(help) {
       row.target = 'report';
       const cpu = servers.map((x) => median(acc.get(x).cpuWorker));
       row.total_us_per_req = { server: round(cpu[1], 2), baseline: round(cpu[0], 2) };
-      results.items['7'] = { note: `TLS/plain keep-alive req/s: ${row.ratio?.toFixed(3)}; worker CPU ${cpu[1]?.toFixed(2)} against ` +
-        `${cpu[0]?.toFixed(2)} us/req (demo, 1 worker pinned to CPU ${SERVER_CPU}, wrk -t1 -c50 pinned to CPU ${CLIENT_CPU}, self-signed RSA 2048)`,
-        ratio: row.ratio, cpu_us_per_req: { tls: cpu[1], plain: cpu[0] } };
+      results.items['7'] = {
+        note:
+          `TLS/plain keep-alive req/s: ${row.ratio?.toFixed(3)}; worker CPU ${cpu[1]?.toFixed(2)} against ` +
+          `${cpu[0]?.toFixed(2)} us/req (demo, 1 worker pinned to CPU ${SERVER_CPU}, wrk -t1 -c50 pinned to CPU ${CLIENT_CPU}, self-signed RSA 2048)`,
+        ratio: row.ratio,
+        cpu_us_per_req: { tls: cpu[1], plain: cpu[0] },
+      };
       say(`  ${results.items['7'].note}`);
     } finally {
       await stopAll(servers);
@@ -542,25 +688,46 @@ function machine() {
   const cpus = os.cpus();
   let affinity = null;
   try {
-    affinity = execFileSync('taskset', ['-pc', String(process.pid)], { encoding: 'utf8', timeout: 2000 }).trim().split(': ').at(-1);
+    affinity = execFileSync('taskset', ['-pc', String(process.pid)], { encoding: 'utf8', timeout: 2000 })
+      .trim()
+      .split(': ')
+      .at(-1);
   } catch {
     // no taskset
   }
   let sha = null;
   try {
-    sha = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8', timeout: 2000, stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    sha = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 2000,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
   } catch {
     // not a checkout
   }
   return {
-    date: new Date().toISOString(), cpus: cpus.length, cpuModel: cpus[0]?.model ?? '?', affinity, node: process.version,
-    platform: `${os.type()} ${os.release()} ${os.arch()}`, memory_bytes: os.totalmem(), ...versions(),
-    git: sha, loadavgStart: os.loadavg().map((x) => round(x, 2)), loadavgEnd: null,
+    date: new Date().toISOString(),
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model ?? '?',
+    affinity,
+    node: process.version,
+    platform: `${os.type()} ${os.release()} ${os.arch()}`,
+    memory_bytes: os.totalmem(),
+    ...versions(),
+    git: sha,
+    loadavgStart: os.loadavg().map((x) => round(x, 2)),
+    loadavgEnd: null,
   };
 }
 
 function checkTools() {
-  for (const [cmd, args] of [['wrk', ['--version']], ['ab', ['-V']], ['taskset', ['-V']], ['ss', ['-V']]]) {
+  for (const [cmd, args] of [
+    ['wrk', ['--version']],
+    ['ab', ['-V']],
+    ['taskset', ['-V']],
+    ['ss', ['-V']],
+  ]) {
     try {
       execFileSync(cmd, args, { stdio: 'ignore', timeout: 3000 });
     } catch (err) {
@@ -591,8 +758,10 @@ async function main() {
   const t0 = Date.now();
   results.machine = machine();
   const m = results.machine;
-  say(`tcp-prefork bench: ${m.cpus} CPUs, Node ${m.node}, ${m.wrk}, ${m.ab}, load ${m.loadavgStart.join(' ')}; ` +
-    `${ROUNDS} round(s) of ${D} s, items ${[...ITEMS].join(',')}`);
+  say(
+    `tcp-prefork bench: ${m.cpus} CPUs, Node ${m.node}, ${m.wrk}, ${m.ab}, load ${m.loadavgStart.join(' ')}; ` +
+      `${ROUNDS} round(s) of ${D} s, items ${[...ITEMS].join(',')}`,
+  );
   if (m.loadavgStart[0] > m.cpus * 0.5) {
     results.machine.warning = `load average ${m.loadavgStart[0]} on ${m.cpus} CPUs at start: other processes compete for the CPUs, so req/s figures are noisy (CPU time per request is steadier)`;
     say(`warning: ${results.machine.warning}`);
@@ -610,7 +779,9 @@ async function main() {
   results.machine.loadavgEnd = os.loadavg().map((x) => round(x, 2));
   results.config.seconds = round((Date.now() - t0) / 1000, 1);
   cleanupScripts();
-  say(`\nResults (medians of ${ROUNDS} round(s) of ${D} s; ratio = server/baseline; ${results.config.seconds} s, load ${results.machine.loadavgEnd.join(' ')} at end)\n`);
+  say(
+    `\nResults (medians of ${ROUNDS} round(s) of ${D} s; ratio = server/baseline; ${results.config.seconds} s, load ${results.machine.loadavgEnd.join(' ')} at end)\n`,
+  );
   say(textTable(results.rows));
   if (results.items['6']?.note) say(`\nWASM vs JS framing: ${results.items['6'].note}`);
   if (results.items['7']?.note) say(`${results.items['7'].note}`);

@@ -20,7 +20,12 @@ const USAGE = `usage:
 `;
 
 class CliError extends Error {
-  constructor(message: string, readonly exitCode = 1) { super(message); }
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+  }
 }
 
 function alive(pid: number): boolean {
@@ -39,10 +44,13 @@ async function master(pidFile: string | undefined): Promise<number> {
   try {
     text = readFileSync(pidFile, 'utf8');
   } catch (err) {
-    throw new CliError(`no pid file at ${pidFile} (${(err as NodeJS.ErrnoException).code}): is the server running with pid_file set?`);
+    throw new CliError(
+      `no pid file at ${pidFile} (${(err as NodeJS.ErrnoException).code}): is the server running with pid_file set?`,
+    );
   }
   const pid = Number(text.trim());
-  if (!Number.isInteger(pid) || pid <= 0) throw new CliError(`pid file ${pidFile} holds no pid: ${JSON.stringify(text.trim().slice(0, 40))}`);
+  if (!Number.isInteger(pid) || pid <= 0)
+    throw new CliError(`pid file ${pidFile} holds no pid: ${JSON.stringify(text.trim().slice(0, 40))}`);
   if (!alive(pid)) throw new CliError(`stale pid file ${pidFile}: process ${pid} is not running`);
   try {
     await askControl(pid, 'ping');
@@ -63,7 +71,13 @@ const COLUMNS: [string, (w: Record<string, unknown>) => string][] = [
   ['messages', (w) => String(w.messages)],
   ['bytes_in', (w) => String(w.bytes_in)],
   ['bytes_out', (w) => String(w.bytes_out)],
-  ['errors', (w) => Object.entries(w.errors as Record<string, number>).map(([k, v]) => `${k}=${v}`).join(',') || '-'],
+  [
+    'errors',
+    (w) =>
+      Object.entries(w.errors as Record<string, number>)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(',') || '-',
+  ],
   ['respawns', (w) => String(w.respawns)],
   ['rss_mb', (w) => ((w.rss as number) / 1048576).toFixed(1)],
   ['uptime_s', (w) => (w.uptime as number).toFixed(0)],
@@ -85,7 +99,9 @@ async function status(pidFile: string | undefined, json: boolean, watch: number)
       return;
     }
     if (watch > 0) process.stdout.write('\x1b[2J\x1b[H');
-    process.stdout.write(`tcp-prefork master pid ${pid}, ${stats.total.workers} workers, ${stats.total.connections} connections\n` + table(stats));
+    process.stdout.write(
+      `tcp-prefork master pid ${pid}, ${stats.total.workers} workers, ${stats.total.connections} connections\n` + table(stats),
+    );
     if (watch <= 0) return;
     await new Promise((r) => setTimeout(r, watch * 1000));
     if (!alive(pid)) throw new CliError(`master ${pid} has exited`);
@@ -142,12 +158,20 @@ async function main(argv: string[]): Promise<void> {
   switch (cmd) {
     case 'status': {
       const watch = values.watch === undefined ? 0 : Number(values.watch || 1);
-      return status(pidFile, values.json as boolean, Number.isFinite(watch) && watch > 0 ? watch : (values.watch !== undefined ? 1 : 0));
+      return status(
+        pidFile,
+        values.json as boolean,
+        Number.isFinite(watch) && watch > 0 ? watch : values.watch !== undefined ? 1 : 0,
+      );
     }
-    case 'stop': return stop(pidFile, Number(values.timeout));
-    case 'reload': return reload(pidFile);
-    case 'start': return start(positionals[0], pidFile, [...positionals.slice(1), ...rest]);
-    default: throw new CliError(`unknown command "${cmd}"\n${USAGE}`, 2);
+    case 'stop':
+      return stop(pidFile, Number(values.timeout));
+    case 'reload':
+      return reload(pidFile);
+    case 'start':
+      return start(positionals[0], pidFile, [...positionals.slice(1), ...rest]);
+    default:
+      throw new CliError(`unknown command "${cmd}"\n${USAGE}`, 2);
   }
 }
 

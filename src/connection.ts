@@ -63,7 +63,12 @@ export class Connection {
 
   /** Everything read was delivered and every reply flushed, and the peer has been quiet. */
   finished(now: number): boolean {
-    return !this.delivering && this.backlog === null && this.batchBytes === 0 &&
-      this.socket.writableLength === 0 && now - this.lastActive >= (this.used ? QUIET_MS : FRESH_QUIET_MS);
+    return (
+      !this.delivering &&
+      this.backlog === null &&
+      this.batchBytes === 0 &&
+      this.socket.writableLength === 0 &&
+      now - this.lastActive >= (this.used ? QUIET_MS : FRESH_QUIET_MS)
+    );
   }
 }

@@ -17,7 +17,11 @@ export type ControlHandler = (cmd: string) => Promise<unknown> | unknown;
 export function serveControl(handler: ControlHandler): net.Server {
   const path = controlPath(process.pid);
   if (!path.startsWith('\0')) {
-    try { unlinkSync(path); } catch { /* none */ }
+    try {
+      unlinkSync(path);
+    } catch {
+      /* none */
+    }
   }
   const server = net.createServer((socket) => {
     let buf = '';
@@ -47,7 +51,11 @@ export function closeControl(server: net.Server): void {
   server.close();
   const path = controlPath(process.pid);
   if (!path.startsWith('\0')) {
-    try { unlinkSync(path); } catch { /* gone */ }
+    try {
+      unlinkSync(path);
+    } catch {
+      /* gone */
+    }
   }
 }
 
@@ -56,10 +64,15 @@ export function askControl(pid: number, cmd: string, timeoutMs = 3000): Promise<
   return new Promise((resolve, reject) => {
     const socket = net.connect(controlPath(pid));
     let buf = '';
-    const timer = setTimeout(() => { socket.destroy(); reject(new Error('timed out')); }, timeoutMs);
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error('timed out'));
+    }, timeoutMs);
     socket.setEncoding('utf8');
     socket.on('connect', () => socket.write(JSON.stringify({ cmd }) + '\n'));
-    socket.on('data', (d: string) => { buf += d; });
+    socket.on('data', (d: string) => {
+      buf += d;
+    });
     socket.on('end', () => {
       clearTimeout(timer);
       try {
@@ -70,6 +83,9 @@ export function askControl(pid: number, cmd: string, timeoutMs = 3000): Promise<
         reject(new Error('bad answer'));
       }
     });
-    socket.on('error', (err) => { clearTimeout(timer); reject(err); });
+    socket.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
   });
 }

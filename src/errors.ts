@@ -34,9 +34,9 @@ export class BadProxyHeaderError extends TcpPreforkError {
 export class InvalidSettingError extends TcpPreforkError {
   readonly key: string;
   readonly allowed: string;
-  constructor(key: string, allowed: string, value?: unknown) {
+  constructor(key: string, allowed: string, ...value: [unknown?]) {
     super('ERR_INVALID_SETTING', `invalid value for setting "${key}": expected ${allowed}` +
-      (arguments.length > 2 ? `, got ${describe(value)}` : ''));
+      (value.length > 0 ? `, got ${describe(value[0])}` : ''));
     this.key = key;
     this.allowed = allowed;
   }

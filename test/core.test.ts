@@ -962,7 +962,7 @@ describe('zero-copy and copies', () => {
         expect(c.feed(conn, y)).toBe(1);
         kept.push(c.message(y, 0));
       }
-      kept.forEach((k, i) => expect(k.equals(frames[i])).toBe(true));
+      for (const [i, k] of kept.entries()) expect(k.equals(frames[i])).toBe(true);
       c.close(conn);
     }
   });

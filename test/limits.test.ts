@@ -28,7 +28,9 @@ async function stillEchoes(c: Client, tag: string): Promise<void> {
 describe('max_conn', () => {
   for (const mode of ['hybrid', 'round_robin'] as const) {
     it(`${mode}: 100 connections over max_conn 20 are closed at once with ERR_MAX_CONN; the first 20 still echo`, async () => {
-      const { proc, port, workers } = await startFixture({ settings: { process_number: 2, protocol: 'eof', max_conn: 20, dispatch_mode: mode } });
+      const { proc, port, workers } = await startFixture({
+        settings: { process_number: 2, protocol: 'eof', max_conn: 20, dispatch_mode: mode },
+      });
       const first: Client[] = [];
       for (let i = 0; i < 20; i++) first.push(await echoing(port, `first-${i}`));
       await until(() => proc.count('accept') >= 20, 5000);
@@ -47,7 +49,9 @@ describe('max_conn', () => {
         expect(c.data.length).toBe(0);
       }
       expect(ms).toBeLessThan(3000);
-      expect(await until(() => proc.events.filter((e) => e.ev === 'error' && e.code === 'ERR_MAX_CONN').length >= 100, 3000)).toBe(true);
+      expect(
+        await until(() => proc.events.filter((e) => e.ev === 'error' && e.code === 'ERR_MAX_CONN').length >= 100, 3000),
+      ).toBe(true);
       await sleep(100);
       const refused = proc.events.filter((e) => e.ev === 'error');
       expect(refused.every((e) => e.code === 'ERR_MAX_CONN')).toBe(true);
@@ -69,7 +73,10 @@ async function memNow(proc: Proc): Promise<{ heapUsed: number; rss: number }> {
 describe('heartbeat_idle_time', () => {
   it('closes 1,000 idle connections after the idle time, runs every close callback, and the worker memory comes back', async () => {
     const idleMs = 2000;
-    const { proc, port, workers } = await startFixture({ settings: { process_number: 1, protocol: 'eof', heartbeat_idle_time: idleMs / 1000 }, gcEveryMs: 250 });
+    const { proc, port, workers } = await startFixture({
+      settings: { process_number: 1, protocol: 'eof', heartbeat_idle_time: idleMs / 1000 },
+      gcEveryMs: 250,
+    });
     const w = workers[0];
     // Warm the paths up once, then measure.
     const warm = await echoing(port, 'warm');
@@ -88,7 +95,9 @@ describe('heartbeat_idle_time', () => {
         const k = b + i;
         sentAt[k] = Date.now(); // the worker last hears from it no earlier than this
         c.socket.write(`c${k}\r\n`);
-        void c.done.then(() => { closedAt[k] = Date.now(); });
+        void c.done.then(() => {
+          closedAt[k] = Date.now();
+        });
       });
       await Promise.all(batch.map((c, i) => c.waitBytes(`c${b + i}\r\n`.length)));
       clients.push(...batch);
@@ -124,7 +133,10 @@ describe('heartbeat_idle_time', () => {
   }, 30_000);
 
   it('slowloris: a head trickled one byte every 200 ms is closed once unfinished for heartbeat_idle_time; a slow but steady client is not', async () => {
-    const { proc, port } = await startFixture({ settings: { process_number: 1, protocol: 'http', heartbeat_idle_time: 1 }, mode: 'http' });
+    const { proc, port } = await startFixture({
+      settings: { process_number: 1, protocol: 'http', heartbeat_idle_time: 1 },
+      mode: 'http',
+    });
     const loris = await Client.open(port);
     const steady = await Client.open(port);
     const head = 'GET / HTTP/1.1\r\nHost: x\r\nX-Pad: ' + 'a'.repeat(200);
@@ -167,7 +179,9 @@ describe('socket_buffer_size', () => {
     const n = 1000; // 62.5 MiB of replies
     const { proc, port, workers } = await startFixture({
       settings: { process_number: 1, protocol: 'eof', socket_buffer_size: bufferSize },
-      mode: 'big-late', replyBytes, delay: 300,
+      mode: 'big-late',
+      replyBytes,
+      delay: 300,
     });
     const w = workers[0];
     // Warm the paths up with one reply read in full, then measure.
@@ -191,7 +205,9 @@ describe('socket_buffer_size', () => {
     const fulls = proc.count('bufferFull');
     const drainsBefore = proc.count('bufferDrain');
     expect(got.bytes).toBe(0);
-    console.log(`socket_buffer_size: rss ${(before / MiB).toFixed(1)} -> ${(during / MiB).toFixed(1)} MiB while full; bufferFull x${proc.count('bufferFull')}`);
+    console.log(
+      `socket_buffer_size: rss ${(before / MiB).toFixed(1)} -> ${(during / MiB).toFixed(1)} MiB while full; bufferFull x${proc.count('bufferFull')}`,
+    );
     expect(during, `rss ${before} -> ${during}`).toBeLessThan(before + bufferSize * 4 + 30 * MiB);
     // Stalled: nothing more is produced while the client does not read.
     await sleep(300);
@@ -219,14 +235,24 @@ describe('socket_buffer_size', () => {
  * naming that client, that client closed, while a client on the same (only)
  * worker keeps being served and no worker exits.
  */
-interface Good { check(tag: string): Promise<void> }
+interface Good {
+  check(tag: string): Promise<void>;
+}
 
-async function onlyItsConnection(proc: Proc, port: number, good: Good, send: (c: Client) => Promise<void>, codes: string[] | null): Promise<Event | undefined> {
+async function onlyItsConnection(
+  proc: Proc,
+  port: number,
+  good: Good,
+  send: (c: Client) => Promise<void>,
+  codes: string[] | null,
+): Promise<Event | undefined> {
   const bad = await Client.open(port);
   const badPort = bad.socket.localPort!;
   await servedBy(proc, badPort);
   const errorsBefore = proc.count('error');
-  await send(bad).catch(() => { /* the server may close while we write */ });
+  await send(bad).catch(() => {
+    /* the server may close while we write */
+  });
   await Promise.race([bad.done, sleep(5000)]);
   expect(bad.closed).toBe(true);
   const closeEv = await proc.waitEv('close', 3000, (e) => remoteOf(e)!.port === badPort);
@@ -237,7 +263,12 @@ async function onlyItsConnection(proc: Proc, port: number, good: Good, send: (c:
     expect(remoteOf(err)!.id).toBe(remoteOf(closeEv)!.id);
   }
   // No error for anybody else.
-  expect(proc.events.filter((e) => e.ev === 'error').slice(errorsBefore).every((e) => remoteOf(e)?.port === badPort)).toBe(true);
+  expect(
+    proc.events
+      .filter((e) => e.ev === 'error')
+      .slice(errorsBefore)
+      .every((e) => remoteOf(e)?.port === badPort),
+  ).toBe(true);
   await good.check(`after-${badPort}`);
   expect(proc.count('workerExit')).toBe(0);
   return err;
@@ -297,25 +328,56 @@ describe('bad input costs only its own connection', () => {
   }, 30_000);
 
   it('length (N): a random flood, and a 0xFFFFFFFF header -> ERR_FRAME_TOO_LARGE', async () => {
-    const { proc, port } = await startFixture({ settings: { process_number: 1, protocol: 'length', package_length_type: 'N', package_length_offset: 0, package_body_offset: 4, package_max_length: 4096 } });
+    const { proc, port } = await startFixture({
+      settings: {
+        process_number: 1,
+        protocol: 'length',
+        package_length_type: 'N',
+        package_length_offset: 0,
+        package_body_offset: 4,
+        package_max_length: 4096,
+      },
+    });
     const good = lengthGood(await Client.open(port));
     await good.check('first');
     // Unsigned: a random header is a length far above the limit, not a bad one.
     await onlyItsConnection(proc, port, good, (c) => flood(c, randomBytes(512 * 1024)), ['ERR_FRAME_TOO_LARGE']);
-    await onlyItsConnection(proc, port, good, (c) => c.write(Buffer.from([0xff, 0xff, 0xff, 0xff, 1, 2, 3])), ['ERR_FRAME_TOO_LARGE']);
+    await onlyItsConnection(proc, port, good, (c) => c.write(Buffer.from([0xff, 0xff, 0xff, 0xff, 1, 2, 3])), [
+      'ERR_FRAME_TOO_LARGE',
+    ]);
     // A valid frame first, then the absurd header on the same connection: the first is answered.
     const f = lengthFrame('ok');
     let bad: Client | null = null;
-    await onlyItsConnection(proc, port, good, async (c) => {
-      bad = c;
-      await c.write(Buffer.concat([f, Buffer.from([0xff, 0xff, 0xff, 0xff])]));
-    }, ['ERR_FRAME_TOO_LARGE']);
+    await onlyItsConnection(
+      proc,
+      port,
+      good,
+      async (c) => {
+        bad = c;
+        await c.write(Buffer.concat([f, Buffer.from([0xff, 0xff, 0xff, 0xff])]));
+      },
+      ['ERR_FRAME_TOO_LARGE'],
+    );
     expect(bad!.data.equals(f)).toBe(true);
   }, 30_000);
 
   it('length (l, signed): a 0xFFFFFFFF header is -1 -> ERR_BAD_LENGTH', async () => {
-    const { proc, port } = await startFixture({ settings: { process_number: 1, protocol: 'length', package_length_type: 'l', package_length_offset: 0, package_body_offset: 4, package_max_length: 4096 } });
-    const frame = (body: string) => { const b = Buffer.from(body); const h = Buffer.alloc(4); h.writeInt32LE(b.length); return Buffer.concat([h, b]); };
+    const { proc, port } = await startFixture({
+      settings: {
+        process_number: 1,
+        protocol: 'length',
+        package_length_type: 'l',
+        package_length_offset: 0,
+        package_body_offset: 4,
+        package_max_length: 4096,
+      },
+    });
+    const frame = (body: string) => {
+      const b = Buffer.from(body);
+      const h = Buffer.alloc(4);
+      h.writeInt32LE(b.length);
+      return Buffer.concat([h, b]);
+    };
     const gc = await Client.open(port);
     const good: Good = {
       async check(tag) {
@@ -331,21 +393,36 @@ describe('bad input costs only its own connection', () => {
   }, 20_000);
 
   it('http: a random flood and a malformed head -> ERR_BAD_HTTP; Content-Length 99999999999 -> ERR_FRAME_TOO_LARGE; a truncated head then close', async () => {
-    const { proc, port } = await startFixture({ settings: { process_number: 1, protocol: 'http', package_max_length: 8192 }, mode: 'http' });
+    const { proc, port } = await startFixture({
+      settings: { process_number: 1, protocol: 'http', package_max_length: 8192 },
+      mode: 'http',
+    });
     const good = httpGood(await Client.open(port));
     await good.check('first');
     // The first read below package_max_length (one big first read is the next describe's test).
     await onlyItsConnection(proc, port, good, (c) => flood(c, randomBytes(256 * 1024), 1024, true), ['ERR_BAD_HTTP']);
     await onlyItsConnection(proc, port, good, (c) => c.write('GET / HTTP/1.1\r\nBad Header\r\n\r\n'), ['ERR_BAD_HTTP']);
-    await onlyItsConnection(proc, port, good, (c) => c.write('POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999999\r\n\r\nabc'), ['ERR_FRAME_TOO_LARGE']);
+    await onlyItsConnection(
+      proc,
+      port,
+      good,
+      (c) => c.write('POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999999\r\n\r\nabc'),
+      ['ERR_FRAME_TOO_LARGE'],
+    );
     // A head cut short, then the client half-closes: no request to answer, no framing error to
     // report (nothing invalid was seen); the server closes its side once quiet, and only that one.
     let bad: Client | null = null;
-    await onlyItsConnection(proc, port, good, async (c) => {
-      bad = c;
-      await c.write('GET / HTTP/1.1\r\nHost: t\r\nAccept: */');
-      c.end();
-    }, null);
+    await onlyItsConnection(
+      proc,
+      port,
+      good,
+      async (c) => {
+        bad = c;
+        await c.write('GET / HTTP/1.1\r\nHost: t\r\nAccept: */');
+        c.end();
+      },
+      null,
+    );
     expect(bad!.data.length).toBe(0);
     expect(bad!.error).toBe(null);
   }, 30_000);
@@ -353,11 +430,17 @@ describe('bad input costs only its own connection', () => {
 
 describe('bad input: the verdict does not depend on how the bytes were split', () => {
   it('http: garbage longer than package_max_length is ERR_BAD_HTTP whether it arrives in pieces or in one read', async () => {
-    const { proc, port } = await startFixture({ settings: { process_number: 1, protocol: 'http', package_max_length: 8192 }, mode: 'http' });
+    const { proc, port } = await startFixture({
+      settings: { process_number: 1, protocol: 'http', package_max_length: 8192 },
+      mode: 'http',
+    });
     const good = httpGood(await Client.open(port));
     await good.check('first');
     const garbage = Buffer.alloc(16 * 1024, 0x01); // not even a method byte
-    const pieces = await onlyItsConnection(proc, port, good, (c) => flood(c, garbage, 512, true), ['ERR_BAD_HTTP', 'ERR_FRAME_TOO_LARGE']);
+    const pieces = await onlyItsConnection(proc, port, good, (c) => flood(c, garbage, 512, true), [
+      'ERR_BAD_HTTP',
+      'ERR_FRAME_TOO_LARGE',
+    ]);
     const whole = await onlyItsConnection(proc, port, good, (c) => c.write(garbage), ['ERR_BAD_HTTP', 'ERR_FRAME_TOO_LARGE']);
     expect(pieces!.code).toBe('ERR_BAD_HTTP');
     expect(whole!.code, 'one 16 KiB read of garbage').toBe('ERR_BAD_HTTP');

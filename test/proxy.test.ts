@@ -56,7 +56,11 @@ describe('PROXY header in the core', () => {
   it.each([
     ['PROXY TCP4 192.168.0.1 10.0.0.2 56324 443\r\n', { ip: '192.168.0.1', port: 56324 }, { ip: '10.0.0.2', port: 443 }],
     ['PROXY TCP6 2001:db8::1 ::1 1 2\r\n', { ip: '2001:db8::1', port: 1 }, { ip: '::1', port: 2 }],
-    ['PROXY TCP6 ::ffff:1.2.3.4 fe80::1:2:3:4 65535 0\r\n', { ip: '::ffff:1.2.3.4', port: 65535 }, { ip: 'fe80::1:2:3:4', port: 0 }],
+    [
+      'PROXY TCP6 ::ffff:1.2.3.4 fe80::1:2:3:4 65535 0\r\n',
+      { ip: '::ffff:1.2.3.4', port: 65535 },
+      { ip: 'fe80::1:2:3:4', port: 0 },
+    ],
     ['PROXY TCP6 1:2:3:4:5:6:7:8 1::8 10 20\r\n', { ip: '1:2:3:4:5:6:7:8', port: 10 }, { ip: '1::8', port: 20 }],
   ])('v1 %j, whole or split at every byte', (head, src, dst) => {
     for (const chunks of splits(Buffer.from(head + 'hello\r\nworld\r\n', 'latin1'))) {
@@ -75,7 +79,10 @@ describe('PROXY header in the core', () => {
     a6.writeUInt16BE(80, 34);
     const tlv = Buffer.from([0x04, 0x00, 0x03, 1, 2, 3]); // a NOOP TLV
     const cases: [Buffer, unknown][] = [
-      [v2tcp4([127, 0, 0, 5], [127, 0, 0, 1], 8080, 9001), { kind: 1, src: { ip: '127.0.0.5', port: 8080 }, dst: { ip: '127.0.0.1', port: 9001 } }],
+      [
+        v2tcp4([127, 0, 0, 5], [127, 0, 0, 1], 8080, 9001),
+        { kind: 1, src: { ip: '127.0.0.5', port: 8080 }, dst: { ip: '127.0.0.1', port: 9001 } },
+      ],
       [v2(1, 0x21, a6, tlv), { kind: 1, src: { ip: '::1', port: 4000 }, dst: { ip: '2001::', port: 80 } }],
       [v2(0, 0x00, Buffer.alloc(0)), { kind: 2 }], // LOCAL: a health check
     ];
@@ -135,7 +142,10 @@ describe('proxy_protocol through real sockets', () => {
   afterEach(cleanup);
 
   it('callbacks see the real client in ip/port and the balancer in via; a missing header costs that connection only', async () => {
-    const { proc, port } = await startFixture({ settings: { process_number: 1, protocol: 'eof', proxy_protocol: true }, logReceive: true });
+    const { proc, port } = await startFixture({
+      settings: { process_number: 1, protocol: 'eof', proxy_protocol: true },
+      logReceive: true,
+    });
     const c = await Client.open(port);
     await c.write('PROXY TCP4 203.0.113.7 127.0.0.1 40000 ' + port + '\r\nhi\r\n');
     expect((await c.waitBytes(4)).toString()).toBe('hi\r\n');
@@ -156,7 +166,9 @@ describe('proxy_protocol through real sockets', () => {
 
 function haproxyPath(): string | null {
   try {
-    return execFileSync('sh', ['-c', 'command -v haproxy || ls /usr/sbin/haproxy'], { encoding: 'utf8' }).trim().split('\n')[0] || null;
+    return (
+      execFileSync('sh', ['-c', 'command -v haproxy || ls /usr/sbin/haproxy'], { encoding: 'utf8' }).trim().split('\n')[0] || null
+    );
   } catch {
     return null;
   }
@@ -175,14 +187,27 @@ function request(port: number, msg: string): Promise<string> {
   return new Promise((resolve) => {
     const s = net.connect(port, '127.0.0.1');
     let got = '';
-    const t = setTimeout(() => { s.destroy(); resolve(`timeout after ${JSON.stringify(got)}`); }, 5000);
+    const t = setTimeout(() => {
+      s.destroy();
+      resolve(`timeout after ${JSON.stringify(got)}`);
+    }, 5000);
     s.on('connect', () => s.write(msg));
     s.on('data', (d) => {
       got += d;
-      if (got.length >= msg.length) { clearTimeout(t); s.end(); resolve(got); }
+      if (got.length >= msg.length) {
+        clearTimeout(t);
+        s.end();
+        resolve(got);
+      }
     });
-    s.on('error', (e) => { clearTimeout(t); resolve(`error ${(e as NodeJS.ErrnoException).code}`); });
-    s.on('close', () => { clearTimeout(t); resolve(got); });
+    s.on('error', (e) => {
+      clearTimeout(t);
+      resolve(`error ${(e as NodeJS.ErrnoException).code}`);
+    });
+    s.on('close', () => {
+      clearTimeout(t);
+      resolve(got);
+    });
   });
 }
 
@@ -192,7 +217,9 @@ function haproxyCommand(sock: string, cmd: string): Promise<string> {
     const s = net.connect(sock);
     let out = '';
     s.on('connect', () => s.end(cmd + '\n'));
-    s.on('data', (d) => { out += d; });
+    s.on('data', (d) => {
+      out += d;
+    });
     s.on('close', () => resolve(out.trim()));
     s.on('error', reject);
   });
@@ -210,16 +237,32 @@ describe.skipIf(!haproxy)('behind a real HAProxy (send-proxy and send-proxy-v2)'
     const fe = await freePort();
     const dir = mkdtempSync(join(tmpdir(), 'tp-haproxy-'));
     const conf = join(dir, 'haproxy.cfg');
-    writeFileSync(conf, [
-      'global', '  maxconn 2000', '  log stdout format raw local0', `  stats socket ${join(dir, 'admin.sock')} mode 600 level admin`,
-      'defaults', '  mode tcp', '  log global', '  log-format "%ci:%cp %b/%s src=%bi:%bp %ts %B"', '  timeout connect 1s', '  timeout client 10s', '  timeout server 10s',
-      '  retries 3', '  option redispatch',
-      'frontend fe', `  bind 127.0.0.1:${fe}`, '  default_backend be',
-      'backend be', '  balance roundrobin',
-      `  server a 127.0.0.1:${a.port} send-proxy check inter 100ms fall 1 rise 1`,
-      `  server b 127.0.0.1:${b.port} send-proxy-v2 check inter 100ms fall 1 rise 1`,
-      '',
-    ].join('\n'));
+    writeFileSync(
+      conf,
+      [
+        'global',
+        '  maxconn 2000',
+        '  log stdout format raw local0',
+        `  stats socket ${join(dir, 'admin.sock')} mode 600 level admin`,
+        'defaults',
+        '  mode tcp',
+        '  log global',
+        '  log-format "%ci:%cp %b/%s src=%bi:%bp %ts %B"',
+        '  timeout connect 1s',
+        '  timeout client 10s',
+        '  timeout server 10s',
+        '  retries 3',
+        '  option redispatch',
+        'frontend fe',
+        `  bind 127.0.0.1:${fe}`,
+        '  default_backend be',
+        'backend be',
+        '  balance roundrobin',
+        `  server a 127.0.0.1:${a.port} send-proxy check inter 100ms fall 1 rise 1`,
+        `  server b 127.0.0.1:${b.port} send-proxy-v2 check inter 100ms fall 1 rise 1`,
+        '',
+      ].join('\n'),
+    );
     const hp: Proc = spawnProc(haproxy!, ['-db', '-f', conf]);
     expect(await until(async () => (await request(fe, 'up\r\n')) === 'up\r\n', 5000, 100)).toBe(true);
 
@@ -229,9 +272,11 @@ describe.skipIf(!haproxy)('behind a real HAProxy (send-proxy and send-proxy-v2)'
     await c.waitBytes(5);
     const localPort = c.socket.localPort;
     c.destroy();
-    const seen = [...a.proc.events, ...b.proc.events].find((e) => e.ev === 'accept' && (e.remote as { port: number }).port === localPort);
+    const seen = [...a.proc.events, ...b.proc.events].find(
+      (e) => e.ev === 'accept' && (e.remote as { port: number }).port === localPort,
+    );
     expect(seen?.remote).toMatchObject({ ip: '127.0.0.1', port: localPort });
-    expect((seen?.remote as { via: { port: number } }).via.port).not.toBe(localPort);
+    expect((seen!.remote as { via: { port: number } }).via.port).not.toBe(localPort);
     const results: string[] = [];
     for (let i = 0; i < 20; i++) results.push(await request(fe, `warm-${i}\r\n`));
     expect(a.proc.count('receive')).toBeGreaterThan(0);
@@ -243,7 +288,10 @@ describe.skipIf(!haproxy)('behind a real HAProxy (send-proxy and send-proxy-v2)'
       let i = 0;
       while (!stop) {
         const msg = `m-${k}-${i++}\r\n`;
-        { const r = await request(fe, msg); results.push(r === msg ? "ok" : `lost ${msg.trim()}: ${JSON.stringify(r)}`); }
+        {
+          const r = await request(fe, msg);
+          results.push(r === msg ? 'ok' : `lost ${msg.trim()}: ${JSON.stringify(r)}`);
+        }
       }
     });
     await sleep(300);
@@ -257,8 +305,16 @@ describe.skipIf(!haproxy)('behind a real HAProxy (send-proxy and send-proxy-v2)'
     await sleep(500);
     stop = true;
     await Promise.all(loops);
-    const lost = results.filter((r) => r !== "ok" && !r.startsWith("warm"));
-    if (lost.length) console.log('haproxy log:\n' + hp.stdout.split('\n').filter((l) => !l.includes(' -- ')).join('\n').slice(-4000));
+    const lost = results.filter((r) => r !== 'ok' && !r.startsWith('warm'));
+    if (lost.length)
+      console.log(
+        'haproxy log:\n' +
+          hp.stdout
+            .split('\n')
+            .filter((l) => !l.includes(' -- '))
+            .join('\n')
+            .slice(-4000),
+      );
     expect(lost).toEqual([]);
     expect(results.length).toBeGreaterThan(50);
     // After the stop, b took everything.

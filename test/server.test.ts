@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { Server } from '../src/index.js';
-import { Client, alive, childrenOf, cleanup, sleep, startFixture, until, type Proc } from './helpers/proc.js';
+import { Client, alive, childrenOf, cleanup, sleep, startFixture, until } from './helpers/proc.js';
 
 afterEach(cleanup);
 
@@ -34,7 +34,19 @@ describe('Server API in the calling process (no run)', () => {
 
   it('bind/on accept every event and refuse unknown ones', () => {
     const s = new Server('127.0.0.1', 0);
-    for (const ev of ['accept', 'receive', 'close', 'start', 'shutdown', 'workerStart', 'workerStop', 'workerExit', 'error', 'bufferFull', 'bufferDrain']) {
+    for (const ev of [
+      'accept',
+      'receive',
+      'close',
+      'start',
+      'shutdown',
+      'workerStart',
+      'workerStop',
+      'workerExit',
+      'error',
+      'bufferFull',
+      'bufferDrain',
+    ]) {
       expect(s.bind(ev, () => {})).toBe(s);
       expect(s.on(ev, () => {})).toBe(s);
     }
@@ -53,7 +65,10 @@ describe('Server API in the calling process (no run)', () => {
 
 describe('a running server', () => {
   it('forks process_number workers that see the master settings; API errors inside workers', async () => {
-    const { proc, port, workers } = await startFixture({ settings: { process_number: 2, protocol: 'eof', custom_key: 'hello' }, apiProbe: true });
+    const { proc, port, workers } = await startFixture({
+      settings: { process_number: 2, protocol: 'eof', custom_key: 'hello' },
+      apiProbe: true,
+    });
     expect(port).toBeGreaterThan(0);
     expect(workers).toHaveLength(2);
     const start = proc.events.find((e) => e.ev === 'start')!;
@@ -160,7 +175,17 @@ describe('a running server', () => {
   });
 
   it('frames through real sockets with writes split at random points', async () => {
-    const { proc, port } = await startFixture({ settings: { process_number: 2, protocol: 'length', package_length_type: 'n', package_length_offset: 0, package_body_offset: 2 }, logReceive: true, logData: true });
+    const { proc, port } = await startFixture({
+      settings: {
+        process_number: 2,
+        protocol: 'length',
+        package_length_type: 'n',
+        package_length_offset: 0,
+        package_body_offset: 2,
+      },
+      logReceive: true,
+      logData: true,
+    });
     const frames: Buffer[] = [];
     for (let i = 0; i < 200; i++) {
       const body = Buffer.alloc(1 + Math.floor(Math.random() * 300), i % 256);
@@ -211,7 +236,9 @@ describe('a running server', () => {
   });
 
   it('titles the master and each worker, readable in /proc', async () => {
-    const { proc, workers } = await startFixture({ settings: { process_number: 2, master_name: 'shop master', worker_name: 'shop worker' } });
+    const { proc, workers } = await startFixture({
+      settings: { process_number: 2, master_name: 'shop master', worker_name: 'shop worker' },
+    });
     expect(cmdline(proc.pid)).toBe('shop master');
     const titles = workers.map(cmdline).sort();
     expect(titles).toEqual(['shop worker 0', 'shop worker 1']);
@@ -241,8 +268,14 @@ describe('signals', () => {
     process.kill(workers[0], 'SIGTERM');
     await proc.waitEv('workerExit', 5000, (e) => e.pid === workers[0]);
     expect(proc.events.find((e) => e.ev === 'workerExit' && e.pid === workers[0])!.code).toBe(0);
-    expect(await until(() => childrenOf(proc.pid).filter(alive).length === 2 &&
-      proc.events.some((e) => e.ev === 'workerStart' && !workers.includes(e.pid)), 5000)).toBe(true);
+    expect(
+      await until(
+        () =>
+          childrenOf(proc.pid).filter(alive).length === 2 &&
+          proc.events.some((e) => e.ev === 'workerStart' && !workers.includes(e.pid)),
+        5000,
+      ),
+    ).toBe(true);
     expect(alive(workers[1])).toBe(true);
     expect(before.error).toBe(null); // drained and closed gracefully if it was on the stopped worker
     const c = await Client.open(port);

@@ -30,25 +30,39 @@ const U31 = 2147483647;
 const KNOWN: Record<string, Known> = {
   ip: { def: '0.0.0.0', allowed: 'an IPv4 or IPv6 address', type: { kind: 'str', min: 0, max: 255 } },
   port: { def: 0, allowed: 'an integer from 0 to 65535', type: { kind: 'int', min: 0, max: 65535 } },
-  protocol: { def: 'raw', allowed: 'one of raw, eof, length, http', type: { kind: 'enum', choices: ['raw', 'eof', 'length', 'http'] } },
+  protocol: {
+    def: 'raw',
+    allowed: 'one of raw, eof, length, http',
+    type: { kind: 'enum', choices: ['raw', 'eof', 'length', 'http'] },
+  },
   package_eof: { def: '\r\n', allowed: 'a string of 1 to 8 bytes', type: { kind: 'str', min: 1, max: 8 } },
   package_length_type: {
-    def: 'N', allowed: 'one of the pack codes c, C, s, S, n, v, l, L, N, V',
+    def: 'N',
+    allowed: 'one of the pack codes c, C, s, S, n, v, l, L, N, V',
     type: { kind: 'enum', choices: ['c', 'C', 's', 'S', 'n', 'v', 'l', 'L', 'N', 'V'] },
   },
   package_length_offset: { def: 0, allowed: 'an integer from 0 to 65535', type: { kind: 'int', min: 0, max: 65535 } },
   package_body_offset: { def: 4, allowed: 'an integer from 0 to 65535', type: { kind: 'int', min: 0, max: 65535 } },
-  package_max_length: { def: 2097152, allowed: 'an integer from 1 to 1073741824', type: { kind: 'int', min: 1, max: 1073741824 } },
+  package_max_length: {
+    def: 2097152,
+    allowed: 'an integer from 1 to 1073741824',
+    type: { kind: 'int', min: 1, max: 1073741824 },
+  },
   process_number: { def: 1, allowed: 'an integer from 1 to 1024', type: { kind: 'int', min: 1, max: 1024 } },
   master_name: { def: 'tcp-prefork master', allowed: 'a string of at most 1024 bytes', type: { kind: 'str', min: 0, max: 1024 } },
   worker_name: { def: 'tcp-prefork worker', allowed: 'a string of at most 1024 bytes', type: { kind: 'str', min: 0, max: 1024 } },
   max_wait_time: { def: 3, allowed: 'a number of seconds from 0 to 86400', type: { kind: 'num', min: 0, max: 86400 } },
   dispatch_mode: {
-    def: 'hybrid', allowed: 'one of shared, round_robin, hybrid',
+    def: 'hybrid',
+    allowed: 'one of shared, round_robin, hybrid',
     type: { kind: 'enum', choices: ['shared', 'round_robin', 'hybrid'] },
   },
   max_conn: { def: 1024, allowed: 'an integer from 1 to 2147483647', type: { kind: 'int', min: 1, max: U31 } },
-  heartbeat_idle_time: { def: 0, allowed: 'a number of seconds from 0 (off) to 86400', type: { kind: 'num', min: 0, max: 86400 } },
+  heartbeat_idle_time: {
+    def: 0,
+    allowed: 'a number of seconds from 0 (off) to 86400',
+    type: { kind: 'num', min: 0, max: 86400 },
+  },
   socket_buffer_size: { def: 2097152, allowed: 'an integer from 1 to 2147483647', type: { kind: 'int', min: 1, max: U31 } },
   max_request: { def: 0, allowed: 'an integer from 0 (off) to 2147483647', type: { kind: 'int', min: 0, max: U31 } },
   backlog: { def: 511, allowed: 'an integer from 1 to 65535', type: { kind: 'int', min: 1, max: 65535 } },
@@ -63,26 +77,46 @@ const DEFAULTS = Object.fromEntries(KNOWN_KEYS.map((k) => [k, KNOWN[k].def]));
 
 function goodValues(t: Kind): unknown[] {
   switch (t.kind) {
-    case 'int': return [t.min, t.max, Math.floor((t.min + t.max) / 2), t.min + 1];
-    case 'num': return [t.min, t.max, (t.min + t.max) / 2 + 0.25, 0.5 + t.min];
-    case 'bool': return [true, false];
+    case 'int':
+      return [t.min, t.max, Math.floor((t.min + t.max) / 2), t.min + 1];
+    case 'num':
+      return [t.min, t.max, (t.min + t.max) / 2 + 0.25, 0.5 + t.min];
+    case 'bool':
+      return [true, false];
     case 'str': {
       const v: unknown[] = ['x'.repeat(t.min), 'y'.repeat(t.max), Buffer.alloc(t.max, 0x7a)];
       if (t.max >= 8) v.push('é'.repeat(Math.floor(t.max / 2))); // max bytes, half as many characters
       if (t.min === 1) v.push('\n', '\0');
       return v;
     }
-    case 'enum': return [...t.choices];
+    case 'enum':
+      return [...t.choices];
   }
 }
 
 function badValues(t: Kind): unknown[] {
   const common: unknown[] = [null, {}, [1], { a: 1 }];
   switch (t.kind) {
-    case 'int': return [...common, t.min - 1, t.max + 1, t.min + 0.5, NaN, Infinity, -Infinity, String(t.min), true, false,
-      Buffer.from([1]), -1e300, 1e300];
-    case 'num': return [...common, t.min - 0.001, t.max + 0.001, NaN, Infinity, -Infinity, String(t.min), true];
-    case 'bool': return [...common, 0, 1, 'true', 'false', '', Buffer.from([1])];
+    case 'int':
+      return [
+        ...common,
+        t.min - 1,
+        t.max + 1,
+        t.min + 0.5,
+        NaN,
+        Infinity,
+        -Infinity,
+        String(t.min),
+        true,
+        false,
+        Buffer.from([1]),
+        -1e300,
+        1e300,
+      ];
+    case 'num':
+      return [...common, t.min - 0.001, t.max + 0.001, NaN, Infinity, -Infinity, String(t.min), true];
+    case 'bool':
+      return [...common, 0, 1, 'true', 'false', '', Buffer.from([1])];
     case 'str': {
       const v: unknown[] = [...common, 1, 0, true, 'x'.repeat(t.max + 1), Buffer.alloc(t.max + 1, 0x41)];
       if (t.min > 0) v.push('', Buffer.alloc(0));
@@ -92,8 +126,19 @@ function badValues(t: Kind): unknown[] {
     case 'enum': {
       // a choice in another case, where that is not itself a choice (pack codes are case-sensitive pairs)
       const cased = t.choices.map((x) => x.toUpperCase()).filter((x) => !t.choices.includes(x));
-      return [...common, '', ...cased, t.choices[0] + ' ', ' ' + t.choices[0], t.choices.join('|'), 'tcp', 'x', 1, true,
-        Buffer.from(t.choices[0])];
+      return [
+        ...common,
+        '',
+        ...cased,
+        t.choices[0] + ' ',
+        ' ' + t.choices[0],
+        t.choices.join('|'),
+        'tcp',
+        'x',
+        1,
+        true,
+        Buffer.from(t.choices[0]),
+      ];
     }
   }
 }
@@ -212,7 +257,11 @@ describe('known keys', () => {
     for (const key of ['port', 'custom_key']) {
       for (const v of [undefined, () => 1, Symbol('s'), 10n, circular]) {
         let err: unknown;
-        try { settings.set(key, v); } catch (e) { err = e; }
+        try {
+          settings.set(key, v);
+        } catch (e) {
+          err = e;
+        }
         expect(err).toBeInstanceOf(InvalidSettingError);
         expect((err as InvalidSettingError).code).toBe('ERR_INVALID_SETTING');
         expect((err as InvalidSettingError).key).toBe(key);
@@ -229,12 +278,23 @@ describe('known keys', () => {
 describe('unknown keys', () => {
   it('are stored as given: string, number, boolean, null, Buffer, object', () => {
     const values: [string, unknown][] = [
-      ['s', 'hello'], ['s_empty', ''], ['s_unicode', 'héllo wörld ✓ 😀'],
-      ['n', 42], ['n_neg', -1.5], ['n_big', 1e300], ['n_nan', NaN], ['n_inf', -Infinity], ['n_negzero', -0],
-      ['b_true', true], ['b_false', false],
+      ['s', 'hello'],
+      ['s_empty', ''],
+      ['s_unicode', 'héllo wörld ✓ 😀'],
+      ['n', 42],
+      ['n_neg', -1.5],
+      ['n_big', 1e300],
+      ['n_nan', NaN],
+      ['n_inf', -Infinity],
+      ['n_negzero', -0],
+      ['b_true', true],
+      ['b_false', false],
       ['nul', null],
-      ['obj', { a: 1, b: [1, 'two', null, { c: true }], d: 'x' }], ['arr', [1, 2, 3]], ['obj_empty', {}],
-      ['ключ', 'unicode key'], ['key with spaces', 7],
+      ['obj', { a: 1, b: [1, 'two', null, { c: true }], d: 'x' }],
+      ['arr', [1, 2, 3]],
+      ['obj_empty', {}],
+      ['ключ', 'unicode key'],
+      ['key with spaces', 7],
     ];
     for (const [k, v] of values) settings.set(k, v);
     for (const [k, v] of values) expect(settings.get(k), k).toEqual(v);
@@ -287,22 +347,28 @@ describe('unknown keys', () => {
       fc.boolean(),
       fc.constant(null),
       fc.uint8Array({ maxLength: 40 }).map((u) => Buffer.from(u)),
-      fc.jsonValue({ maxDepth: 3 }).filter((v) => typeof v === 'object' && v !== null).map((v) => JSON.parse(JSON.stringify(v)) as unknown),
+      fc
+        .jsonValue({ maxDepth: 3 })
+        .filter((v) => typeof v === 'object' && v !== null)
+        .map((v) => JSON.parse(JSON.stringify(v)) as unknown),
     );
-    fc.assert(fc.property(fc.array(fc.tuple(key, value), { maxLength: 10 }), (pairs) => {
-      settings.reset();
-      const want = new Map<string, unknown>();
-      for (const [k, v] of pairs) {
-        settings.set(k, v);
-        want.set(k, v);
-      }
-      const all = settings.all();
-      for (const [k, v] of want) {
-        expect(settings.get(k)).toEqual(v);
-        expect(all[k]).toEqual(v);
-      }
-      expect(Object.keys(all).length).toBe(KNOWN_KEYS.length + want.size);
-    }), { numRuns: 150 });
+    fc.assert(
+      fc.property(fc.array(fc.tuple(key, value), { maxLength: 10 }), (pairs) => {
+        settings.reset();
+        const want = new Map<string, unknown>();
+        for (const [k, v] of pairs) {
+          settings.set(k, v);
+          want.set(k, v);
+        }
+        const all = settings.all();
+        for (const [k, v] of want) {
+          expect(settings.get(k)).toEqual(v);
+          expect(all[k]).toEqual(v);
+        }
+        expect(Object.keys(all).length).toBe(KNOWN_KEYS.length + want.size);
+      }),
+      { numRuns: 150 },
+    );
   });
 });
 
@@ -359,21 +425,32 @@ describe('serialize and load', () => {
   });
 
   it('property: any sequence of sets survives the round trip', () => {
-    const knownSet = fc.constantFrom(...KNOWN_KEYS).chain((k) => fc.tuple(fc.constant(k), fc.constantFrom(...goodValues(KNOWN[k].type))));
+    const knownSet = fc
+      .constantFrom(...KNOWN_KEYS)
+      .chain((k) => fc.tuple(fc.constant(k), fc.constantFrom(...goodValues(KNOWN[k].type))));
     const unknownSet = fc.tuple(
       fc.string({ unit: 'grapheme', minLength: 1, maxLength: 12 }).filter((k) => !(k in KNOWN)),
-      fc.oneof(fc.string({ unit: 'grapheme', maxLength: 20 }), fc.double(), fc.boolean(), fc.constant(null),
-        fc.uint8Array({ maxLength: 20 }).map((u) => Buffer.from(u)), fc.dictionary(fc.string(), fc.integer())),
+      fc.oneof(
+        fc.string({ unit: 'grapheme', maxLength: 20 }),
+        fc.double(),
+        fc.boolean(),
+        fc.constant(null),
+        fc.uint8Array({ maxLength: 20 }).map((u) => Buffer.from(u)),
+        fc.dictionary(fc.string(), fc.integer()),
+      ),
     );
-    fc.assert(fc.property(fc.array(fc.oneof(knownSet, unknownSet), { maxLength: 15 }), (sets) => {
-      settings.reset();
-      for (const [k, v] of sets) settings.set(k, v);
-      const before = settings.all();
-      const blob = settings.serialize();
-      settings.reset();
-      settings.load(blob);
-      expect(settings.all()).toEqual(before);
-    }), { numRuns: 150 });
+    fc.assert(
+      fc.property(fc.array(fc.oneof(knownSet, unknownSet), { maxLength: 15 }), (sets) => {
+        settings.reset();
+        for (const [k, v] of sets) settings.set(k, v);
+        const before = settings.all();
+        const blob = settings.serialize();
+        settings.reset();
+        settings.load(blob);
+        expect(settings.all()).toEqual(before);
+      }),
+      { numRuns: 150 },
+    );
   });
 
   it('a corrupt blob throws ERR_INVALID_SETTING', () => {
@@ -384,9 +461,30 @@ describe('serialize and load', () => {
       ['text', Buffer.from('definitely not settings')],
       ['bad magic', Buffer.concat([Buffer.from('TPS2'), blob.subarray(4)])],
       ['a trailing byte', Buffer.concat([blob, Buffer.from([0])])],
-      ['count one too high', (() => { const b = Buffer.from(blob); b.writeUInt32LE(b.readUInt32LE(4) + 1, 4); return b; })()],
-      ['huge count', (() => { const b = Buffer.from(blob); b.writeUInt32LE(0xffffffff, 4); return b; })()],
-      ['huge key length', (() => { const b = Buffer.from(blob); b.writeUInt32LE(0xfffffff0, 8); return b; })()],
+      [
+        'count one too high',
+        (() => {
+          const b = Buffer.from(blob);
+          b.writeUInt32LE(b.readUInt32LE(4) + 1, 4);
+          return b;
+        })(),
+      ],
+      [
+        'huge count',
+        (() => {
+          const b = Buffer.from(blob);
+          b.writeUInt32LE(0xffffffff, 4);
+          return b;
+        })(),
+      ],
+      [
+        'huge key length',
+        (() => {
+          const b = Buffer.from(blob);
+          b.writeUInt32LE(0xfffffff0, 8);
+          return b;
+        })(),
+      ],
     ];
     // an unknown tag on the first entry
     const badTag = Buffer.from(blob);
@@ -400,7 +498,11 @@ describe('serialize and load', () => {
     for (const [name, bytes] of corrupt) {
       settings.reset();
       let err: unknown;
-      try { settings.load(bytes); } catch (e) { err = e; }
+      try {
+        settings.load(bytes);
+      } catch (e) {
+        err = e;
+      }
       expect(err, name).toBeInstanceOf(InvalidSettingError);
       expect((err as InvalidSettingError).code, name).toBe('ERR_INVALID_SETTING');
     }
@@ -516,8 +618,17 @@ describe('framing uses the settings snapshot taken at open()', () => {
       head.writeUInt32LE(k.length);
       return Buffer.concat([head, k, Buffer.from([tag]), value]);
     };
-    const str = (v: string) => { const b = Buffer.from(v); const l = Buffer.alloc(4); l.writeUInt32LE(b.length); return Buffer.concat([l, b]); };
-    const num = (v: number) => { const b = Buffer.alloc(8); b.writeDoubleLE(v); return b; };
+    const str = (v: string) => {
+      const b = Buffer.from(v);
+      const l = Buffer.alloc(4);
+      l.writeUInt32LE(b.length);
+      return Buffer.concat([l, b]);
+    };
+    const num = (v: number) => {
+      const b = Buffer.alloc(8);
+      b.writeDoubleLE(v);
+      return b;
+    };
     const top = Buffer.alloc(8);
     top.write('TPS1', 0, 'latin1');
     top.writeUInt32LE(2, 4);

@@ -55,13 +55,15 @@ async function child([port, count, batch, request, host = '127.0.0.1']) {
   for (let i = 0; i < want; i += Number(batch)) {
     const n = Math.min(Number(batch), want - i);
     const got = await Promise.all(Array.from({ length: n }, () => openOne(host, Number(port), request === '1')));
-    for (const s of got) if (s) socks.push(s); else failed++;
+    for (const s of got)
+      if (s) socks.push(s);
+      else failed++;
   }
   process.send({ type: 'open', opened: socks.length, failed, ms: Date.now() - t0, fileLimit: openFileLimit() });
   process.on('message', (m) => {
     if (m !== 'close') return;
     // RST, not FIN: no TIME_WAIT on the client's ephemeral ports.
-    for (const s of socks) (s.resetAndDestroy ? s.resetAndDestroy() : s.destroy());
+    for (const s of socks) s.resetAndDestroy ? s.resetAndDestroy() : s.destroy();
     setTimeout(() => process.exit(0), 50);
   });
   process.on('disconnect', () => process.exit(0));
@@ -75,8 +77,11 @@ export function holdConnections(port, count, { batch = 250, request = false, hos
   const need = count + 100;
   const script = fileURLToPath(import.meta.url);
   const sh = `n=$(ulimit -n); if [ "$n" != unlimited ] && [ "$n" -lt ${need} ]; then ulimit -n ${need} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; fi; exec "$0" "$@"`;
-  const kid = spawn('sh', ['-c', sh, process.execPath, script, String(port), String(count), String(batch), request ? '1' : '0', host],
-    { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const kid = spawn(
+    'sh',
+    ['-c', sh, process.execPath, script, String(port), String(count), String(batch), request ? '1' : '0', host],
+    { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
+  );
   const kill = () => {
     try {
       kid.kill('SIGKILL');
@@ -85,8 +90,14 @@ export function holdConnections(port, count, { batch = 250, request = false, hos
     }
   };
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { kill(); reject(new Error(`connection client: not open within ${timeoutMs} ms`)); }, timeoutMs);
-    kid.on('exit', (code) => { clearTimeout(timer); reject(new Error(`connection client exited (${code})`)); });
+    const timer = setTimeout(() => {
+      kill();
+      reject(new Error(`connection client: not open within ${timeoutMs} ms`));
+    }, timeoutMs);
+    kid.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`connection client exited (${code})`));
+    });
     kid.on('message', (m) => {
       if (m?.type !== 'open') return;
       clearTimeout(timer);
@@ -94,11 +105,19 @@ export function holdConnections(port, count, { batch = 250, request = false, hos
       resolve({
         ...m,
         pid: kid.pid,
-        close: () => new Promise((res) => {
-          const t = setTimeout(() => { kill(); res(); }, 5000);
-          kid.on('exit', () => { clearTimeout(t); res(); });
-          if (kid.connected) kid.send('close'); else kill();
-        }),
+        close: () =>
+          new Promise((res) => {
+            const t = setTimeout(() => {
+              kill();
+              res();
+            }, 5000);
+            kid.on('exit', () => {
+              clearTimeout(t);
+              res();
+            });
+            if (kid.connected) kid.send('close');
+            else kill();
+          }),
       });
     });
   });

@@ -16,7 +16,8 @@ done = function(s, lat, req)
     lat:percentile(50), lat:percentile(99)))
 end
 `;
-const pipelineScript = (n) => `
+const pipelineScript = (n) =>
+  `
 init = function(args)
   local r = {}
   for i = 1, ${n} do r[i] = wrk.format(nil) end
@@ -45,8 +46,12 @@ export function run(cmd, args, timeoutMs) {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d) => { stderr += d; });
+    child.stdout.setEncoding('utf8').on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d) => {
+      stderr += d;
+    });
     const timer = setTimeout(() => {
       try {
         child.kill('SIGKILL');
@@ -54,12 +59,19 @@ export function run(cmd, args, timeoutMs) {
         // gone
       }
     }, timeoutMs);
-    child.on('error', (err) => { clearTimeout(timer); resolve({ code: -1, stdout, stderr: stderr + String(err) }); });
-    child.on('close', (code, sig) => { clearTimeout(timer); resolve({ code: code ?? sig, stdout, stderr }); });
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      resolve({ code: -1, stdout, stderr: stderr + String(err) });
+    });
+    child.on('close', (code, sig) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? sig, stdout, stderr });
+    });
   });
 }
 
-const pin = (cpu, cmd, args) => (cpu === null || cpu === undefined ? [cmd, args] : ['taskset', ['-c', String(cpu), cmd, ...args]]);
+const pin = (cpu, cmd, args) =>
+  cpu === null || cpu === undefined ? [cmd, args] : ['taskset', ['-c', String(cpu), cmd, ...args]];
 
 /**
  * wrk against url for `duration` seconds: { rps, requests, seconds, errors, lat_p50_us, lat_p99_us }.
@@ -98,7 +110,8 @@ export async function ab(url, requests, { concurrency = 100, cpu = null, timeLim
   };
   const complete = num(/^Complete requests:\s+(\d+)/m);
   const seconds = num(/^Time taken for tests:\s+([\d.]+)/m);
-  if (res.code !== 0 || complete === null || !seconds) throw new Error(`ab failed (${res.code}): ${res.stderr.trim() || res.stdout.trim()}`);
+  if (res.code !== 0 || complete === null || !seconds)
+    throw new Error(`ab failed (${res.code}): ${res.stderr.trim() || res.stdout.trim()}`);
   return {
     rps: complete / seconds,
     requests: complete,

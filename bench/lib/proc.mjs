@@ -124,7 +124,9 @@ export async function startServer(label, args, { cpu = null, timeoutMs = 15000, 
   };
   const srv = { label, args, cpu, child, log, master: child.pid, workers: [], port: 0, exited: false };
   running.add(srv);
-  child.on('exit', () => { srv.exited = true; });
+  child.on('exit', () => {
+    srv.exited = true;
+  });
   return await new Promise((resolve, reject) => {
     let buf = '';
     const timer = setTimeout(() => fail(new Error(`${label}: no ready line within ${timeoutMs} ms`)), timeoutMs);
@@ -139,7 +141,9 @@ export async function startServer(label, args, { cpu = null, timeoutMs = 15000, 
       if (!srv.port) fail(new Error(`${label}: exited (${code ?? sig}) before it was ready`));
     });
     child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (d) => { for (const l of d.split('\n')) if (l) keep(l); });
+    child.stderr.on('data', (d) => {
+      for (const l of d.split('\n')) if (l) keep(l);
+    });
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', async (d) => {
       buf += d;
@@ -155,7 +159,10 @@ export async function startServer(label, args, { cpu = null, timeoutMs = 15000, 
         srv.scheme = m[2];
         srv.host = m[3];
         srv.master = Number(m[5]);
-        srv.workers = m[6].split(',').map((s) => Number(s.trim())).filter(Boolean);
+        srv.workers = m[6]
+          .split(',')
+          .map((s) => Number(s.trim()))
+          .filter(Boolean);
         let port = Number(m[4]);
         // bench/baseline.mjs prints server.address() after server.close(), i.e. port 0
         // with --port 0: find the port its workers listen on.
@@ -223,8 +230,11 @@ export function killAllSync() {
  */
 export function establishedByPid(port) {
   const counts = new Map();
-  const out = execFileSync('ss', ['-Htnp', 'state', 'established', `( sport = :${port} )`],
-    { encoding: 'utf8', timeout: 5000, maxBuffer: 64 << 20 });
+  const out = execFileSync('ss', ['-Htnp', 'state', 'established', `( sport = :${port} )`], {
+    encoding: 'utf8',
+    timeout: 5000,
+    maxBuffer: 64 << 20,
+  });
   for (const line of out.split('\n')) {
     for (const pid of new Set([...line.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1])))) {
       counts.set(pid, (counts.get(pid) ?? 0) + 1);
@@ -235,8 +245,11 @@ export function establishedByPid(port) {
 
 /** Inodes of the established TCP sockets on a local port (`ss -tne`). */
 export function portInodes(port) {
-  const out = execFileSync('ss', ['-Htne', 'state', 'established', `( sport = :${port} )`],
-    { encoding: 'utf8', timeout: 5000, maxBuffer: 64 << 20 });
+  const out = execFileSync('ss', ['-Htne', 'state', 'established', `( sport = :${port} )`], {
+    encoding: 'utf8',
+    timeout: 5000,
+    maxBuffer: 64 << 20,
+  });
   return new Set([...out.matchAll(/ino:(\d+)/g)].map((m) => m[1]));
 }
 
@@ -269,7 +282,8 @@ export function socketOwnership(pid, inodes) {
     const s = /^socket:\[(\d+)\]$/.exec(link);
     if (s) sockets.set(fd, s[1]);
   }
-  let serving = 0, held = 0;
+  let serving = 0,
+    held = 0;
   for (const [fd, ino] of sockets) {
     if (!inodes.has(ino)) continue;
     held++;
@@ -281,7 +295,9 @@ export function socketOwnership(pid, inodes) {
 /** Busy seconds of one CPU so far (all of /proc/stat's cpuN fields but idle and iowait), or null. */
 export function cpuBusySeconds(cpu) {
   try {
-    const line = readFileSync('/proc/stat', 'latin1').split('\n').find((l) => l.startsWith(`cpu${cpu} `));
+    const line = readFileSync('/proc/stat', 'latin1')
+      .split('\n')
+      .find((l) => l.startsWith(`cpu${cpu} `));
     const f = line.trim().split(/\s+/).slice(1).map(Number);
     // user nice system idle iowait irq softirq steal (guest time is already in user)
     return (f[0] + f[1] + f[2] + f[5] + f[6] + (f[7] ?? 0)) / ticksPerSecond();

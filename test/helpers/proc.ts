@@ -8,7 +8,11 @@ import { fileURLToPath } from 'node:url';
 export const FIXTURE = fileURLToPath(new URL('../fixtures/server.mjs', import.meta.url));
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-export interface Event { ev: string; pid: number; [k: string]: unknown }
+export interface Event {
+  ev: string;
+  pid: number;
+  [k: string]: unknown;
+}
 
 const started = new Set<number>();
 
@@ -27,33 +31,61 @@ export class Proc {
     child.stdout!.on('data', (d: Buffer) => {
       this.stdout += d;
       buf += d;
-      let i;
+      let i: number;
       while ((i = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, i);
         buf = buf.slice(i + 1);
         if (!line.startsWith('{')) continue;
         let e: Event;
-        try { e = JSON.parse(line); } catch { continue; }
+        try {
+          e = JSON.parse(line);
+        } catch {
+          continue;
+        }
         this.events.push(e);
-        this.#waiters = this.#waiters.filter((w) => (w.pred(e) ? (w.resolve(e), false) : true));
+        this.#waiters = this.#waiters.filter((w) => {
+          if (!w.pred(e)) return true;
+          w.resolve(e);
+          return false;
+        });
       }
     });
-    child.stderr!.on('data', (d: Buffer) => { this.stderr += d; });
-    this.exited = new Promise((resolve) => child.on('exit', (code, signal) => {
-      started.delete(child.pid!);
-      resolve({ code, signal });
-    }));
+    child.stderr!.on('data', (d: Buffer) => {
+      this.stderr += d;
+    });
+    this.exited = new Promise((resolve) =>
+      child.on('exit', (code, signal) => {
+        started.delete(child.pid!);
+        resolve({ code, signal });
+      }),
+    );
   }
 
-  get pid(): number { return this.child.pid!; }
+  get pid(): number {
+    return this.child.pid!;
+  }
 
   /** Resolves with the first event (past or future) matching pred. */
   wait(pred: (e: Event) => boolean, ms = 10_000, what = 'event'): Promise<Event> {
     const seen = this.events.find(pred);
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`timed out waiting for ${what}; stdout:\n${this.stdout.slice(-2000)}\nstderr:\n${this.stderr.slice(-2000)}`)), ms);
-      this.#waiters.push({ pred, resolve: (e) => { clearTimeout(t); resolve(e); } });
+      const t = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `timed out waiting for ${what}; stdout:\n${this.stdout.slice(-2000)}\nstderr:\n${this.stderr.slice(-2000)}`,
+            ),
+          ),
+        ms,
+      );
+      this.#waiters.push({
+        pred,
+        resolve: (e) => {
+          clearTimeout(t);
+          resolve(e);
+        },
+      });
     });
   }
 
@@ -66,12 +98,19 @@ export class Proc {
   }
 
   kill(sig: NodeJS.Signals = 'SIGTERM'): void {
-    try { process.kill(this.pid, sig); } catch { /* gone */ }
+    try {
+      process.kill(this.pid, sig);
+    } catch {
+      /* gone */
+    }
   }
 }
 
 /** Starts the fixture server with a config; resolves once it emitted `start`. */
-export async function startFixture(cfg: Record<string, unknown>, opts: { waitStart?: boolean } = {}): Promise<{ proc: Proc; port: number; workers: number[] }> {
+export async function startFixture(
+  cfg: Record<string, unknown>,
+  opts: { waitStart?: boolean } = {},
+): Promise<{ proc: Proc; port: number; workers: number[] }> {
   const child = spawn(process.execPath, [FIXTURE], {
     cwd: ROOT,
     env: { ...process.env, TP_FIXTURE: JSON.stringify(cfg) },
@@ -99,9 +138,17 @@ export function descendants(pid: number): number[] {
 export async function cleanup(): Promise<void> {
   for (const pid of [...started]) {
     for (const d of descendants(pid)) {
-      try { process.kill(d, 'SIGKILL'); } catch { /* gone */ }
+      try {
+        process.kill(d, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
     }
-    try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
     started.delete(pid);
   }
 }
@@ -115,7 +162,9 @@ export function childrenOf(pid: number): number[] {
       const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
       if (ppid === pid) out.push(Number(d));
-    } catch { /* raced */ }
+    } catch {
+      /* raced */
+    }
   }
   return out;
 }
@@ -161,9 +210,18 @@ export class Client {
       this.socket.once('connect', () => resolve());
       this.socket.once('error', reject);
     });
-    this.socket.on('data', (d) => { this.data = Buffer.concat([this.data, d]); });
-    this.socket.on('error', (e) => { this.error = e; });
-    this.done = new Promise((resolve) => this.socket.on('close', () => { this.closed = true; resolve(); }));
+    this.socket.on('data', (d) => {
+      this.data = Buffer.concat([this.data, d]);
+    });
+    this.socket.on('error', (e) => {
+      this.error = e;
+    });
+    this.done = new Promise((resolve) =>
+      this.socket.on('close', () => {
+        this.closed = true;
+        resolve();
+      }),
+    );
   }
 
   static async open(port: number, host?: string): Promise<Client> {
@@ -181,8 +239,12 @@ export class Client {
     return this.data;
   }
 
-  end(): void { this.socket.end(); }
-  destroy(): void { this.socket.destroy(); }
+  end(): void {
+    this.socket.end();
+  }
+  destroy(): void {
+    this.socket.destroy();
+  }
 }
 
 /** Resident set size of a process, in bytes (VmRSS from /proc/PID/status). */
