@@ -1,60 +1,137 @@
-// Per-connection message framing: one state machine, fed one socket chunk
-// per call. A connection's state is a 96-byte record in linear memory.
+// Per-connection message framing: one state machine per connection, fed one
+// socket chunk per `feed` call. A connection's state is a 136-byte record in
+// linear memory, whose first eight words the host reads too (status.ts CONN_*).
 //
-// A chunk arrives in the input area. Frames wholly inside it are reported by
-// their offset in the chunk, so the host can hand out a zero-copy subarray of
-// the chunk it already holds. A frame that began in an earlier chunk is
-// completed in the connection's buffer and reported at a negative offset; the
-// control block's SPAN slot then says where it lies in memory. Only the first
-// frame of a call can be such a span. Bytes of an unfinished frame are copied
-// into the buffer once; when the frame's total length is known the buffer is
-// sized exactly, so a large frame is never re-copied while it grows.
+// The core finds boundaries; the host keeps the bytes (as undici's llhttp
+// binding does).
+//
+// Windows. The input area mirrors chunk offsets: chunk byte k lives at
+// inputPtr()+k, but only the windows the host has copied there are valid.
+// `feed(c, n, valid)` starts a chunk of n bytes: valid == n when the host
+// copied it whole (a chunk no longer than the record's CONN_COPY word: short
+// chunks, every eof chunk, streams of small frames), else 0, and then the
+// host has copied the record's plan (CONN_AT/LEN/STRIDE: the next header,
+// and where the following ones will be if frames keep their size). When the
+// core needs bytes it does not have, it stops, writes CTRL_NEED_AT (a chunk
+// offset), CTRL_NEED_LEN (how many it would like, at least what it needs) and
+// CTRL_NEED_STRIDE (0, or: the same again every stride bytes, up to
+// MAX_WINDOWS windows), and returns; the host copies them and calls
+// `feed_more(c, at, end)`, [at, end) being the first window. CTRL_NEED_AT = -1
+// ends the chunk. Triples accumulate in the output area across these calls.
+// What is read: eof, every byte; length, the headers only; http, heads and
+// chunked bodies, never a Content-Length body; raw, nothing. `feed_words`
+// takes a chunk of up to 16 bytes as four i32 arguments instead.
+//
+// Frames are (offset, length, flags) triples. A frame wholly inside the chunk
+// has its offset in the chunk, for a zero-copy view. A frame that began in an
+// earlier chunk has offset -k, k being its bytes before this chunk, which the
+// host holds; only the first triple of a chunk can be one. A call returns the
+// frame count when that is all the host needs to know, else ~count: then
+// CTRL_HOLD says where the unfinished frame starts in the chunk (n: none;
+// negative: the whole chunk continues the earlier one), so the host keeps
+// that slice, and CTRL_ERR holds any error. The core keeps only what it must
+// parse: the bytes of a length field until the length is known, an HTTP head
+// until its CRLF CRLF (parseHead wants it contiguous), the last
+// delimiter-length-1 bytes of an eof frame (for a delimiter across chunks),
+// the PROXY header until complete; and the unfinished frame's byte count
+// (CONN_HAVE), for the package_max_length checks. When that frame's length is
+// known, CONN_SKIP says how many bytes it still lacks: the host keeps a
+// shorter chunk without calling the core at all.
 import {
   OK, ERR_FRAME_TOO_LARGE, ERR_BAD_LENGTH, ERR_BAD_HTTP, ERR_BAD_PROXY_HEADER,
-  PROTO_RAW, PROTO_EOF, PROTO_LENGTH, PROTO_HTTP,
-  CTRL_ERR, CTRL_SPAN_PTR,
+  PROTO_EOF, PROTO_LENGTH, PROTO_HTTP,
+  CTRL_ERR, CTRL_NEED_AT, CTRL_NEED_LEN, CTRL_NEED_STRIDE, CTRL_HOLD, MAX_WINDOWS,
+  CONN_COPY, CONN_SKIP, CONN_HAVE, CONN_AT, CONN_LEN, CONN_STRIDE, CONN_SLOT,
 } from "./status";
-import { ctrlSet, inputPtr, reserveOutputFor, findPattern, findStraddle } from "./memory";
+import { ctrlSet, inputPtr, outputFits, outputPtr, reserveOutput, findPattern, findPattern2, findPattern4, findStraddle } from "./memory";
 import { requestPrefixOk, parseHead, runChunked, headFlags, headChunked, headLength,
   HEAD_BAD, CHUNK_MORE, CHUNK_BAD } from "./http";
 import { cfgProtocol, cfgEof, cfgEofLen, cfgLengthType, cfgLengthOffset, cfgBodyOffset, cfgMaxLength, cfgProxy } from "./settings";
 import { proxyHeader, proxyClear, PROXY_MORE } from "./proxy";
 
-// Connection record layout (byte offsets).
+// Connection record layout (byte offsets). The first eight words are shared
+// with the host (status.ts CONN_*).
 const C_MODE: usize = 0;
-const C_EOF_LEN: usize = 4;
-const C_EOF: usize = 8;       // u64, pattern bytes little-endian
-const C_LTYPE: usize = 16;    // pack code of the length field, as a char code
-const C_LOFF: usize = 20;     // package_length_offset
-const C_BOFF: usize = 24;     // package_body_offset
-const C_MAX: usize = 28;      // package_max_length
-const C_BUF: usize = 32;      // buffer of the unfinished frame
-const C_CAP: usize = 36;
-const C_START: usize = 40;    // where the unfinished frame begins in the buffer
-const C_END: usize = 44;
-const C_NEED: usize = 48;     // the frame's total length, once known
-const C_SCAN: usize = 52;     // delimiter search resumes here (offset in the frame)
-const C_PHASE: usize = 56;
-const C_FLAGS: usize = 60;
-const C_CHUNK: usize = 64;    // chunked-body machine: state i32, pad, size i64
-const C_ERR: usize = 80;      // sticky error
-const C_HSIZE: usize = 84;    // length mode: bytes up to the end of the length field
-const C_PROXY: usize = 88;    // 1 while a PROXY protocol header is awaited
-const CONN_SIZE: usize = 96;
+const C_COPY: usize = <usize>CONN_COPY << 2;     // copy a chunk this long whole
+const C_SKIP: usize = <usize>CONN_SKIP << 2;     // a shorter chunk only continues the frame
+const C_HAVE: usize = <usize>CONN_HAVE << 2;     // bytes of the unfinished frame in earlier chunks (the host holds them)
+const C_AT: usize = <usize>CONN_AT << 2;         // the plan: what the next chunk needs first
+const C_LEN: usize = <usize>CONN_LEN << 2;
+const C_STRIDE: usize = <usize>CONN_STRIDE << 2;
+const C_SLOT: usize = <usize>CONN_SLOT << 2;     // the host's
+const C_EOF: usize = 32;      // u64, pattern bytes little-endian
+const C_EOF_LEN: usize = 40;
+const C_LTYPE: usize = 44;    // pack code of the length field, as a char code
+const C_LOFF: usize = 48;     // package_length_offset
+const C_BOFF: usize = 52;     // package_body_offset
+const C_MAX: usize = 56;      // package_max_length
+const C_HSIZE: usize = 60;    // length mode: bytes up to the end of the length field
+const C_NEED: usize = 64;     // the frame's total length, once known
+const C_PHASE: usize = 68;
+const C_FLAGS: usize = 72;
+const C_ERR: usize = 76;      // sticky error
+const C_CHUNK: usize = 80;    // chunked-body machine: state i32, pad, size i64
+const C_PROXY: usize = 96;    // 1 while a PROXY protocol header is awaited
+const C_LAST: usize = 100;    // length of the last complete frame (sizes the windows)
+const C_PREV: usize = 104;    // and of the one before (equal: frames of one size, predict strides)
+const C_BUF: usize = 108;     // the HTTP head or PROXY header so far
+const C_CAP: usize = 112;
+const C_BLEN: usize = 116;
+const C_TLEN: usize = 120;
+const C_TAIL: usize = 124;    // 8 bytes: eof, the frame's last bytes; length, the length field
+const CONN_SIZE: usize = 136;
 
-// Phases of the frame being assembled.
+// Phases of the current frame.
 const PH_HEAD: i32 = 0;       // length unknown: searching a delimiter, or the header is short
 const PH_BODY: i32 = 1;       // total length known (C_NEED)
 const PH_CHUNKED: i32 = 2;    // HTTP chunked body in progress
 
-// Results of the per-mode steps.
-const MORE: i32 = -1;
-const FAIL: i32 = -2;
+// Results of the per-mode steps; a positive result is a whole frame's length.
+const MORE: i32 = -1;         // the frame goes on past the chunk
+const FAIL: i32 = -2;         // C_ERR is set
+const NEED: i32 = -3;         // stopped for bytes; CTRL_NEED_* are set
 
-// A buffer this large is freed once it empties, so one big frame does not pin memory.
+// Window sizes. A chunk up to SMALL_CHUNK bytes is always copied whole.
+const ALL: i32 = 0x7fffffff;
+const SMALL_CHUNK: i32 = 2048;
+const SMALL_LENGTH_FRAME: i32 = 512;   // after frames this short, length mode copies whole chunks
+const SMALL_HTTP_FRAME: i32 = 1024;    // likewise for http
+const HEAD_WINDOW: i32 = 512;          // first look at an HTTP head after a big frame
+const GROW: i32 = 4096;                // least extension of a window that was not enough
+
+// The longest PROXY header proxy.ts accepts (v2: 16 bytes and 4096 of addresses/TLVs).
+const PROXY_MAX: i32 = 16 + 4096;
+
+// Caps every connection's CONN_COPY word (tests set it low to send every chunk through windows).
+let copyCap: i32 = ALL;
+
+/** From now on, chunks longer than `n` bytes are fed through windows (for tests; the default is no cap). */
+export function setCopyLimit(n: i32): void {
+  copyCap = n < 0 ? 0 : n;
+}
+
+// A head buffer this large is freed once the head is parsed.
 const KEEP_CAP: i32 = 65536;
 
 const CRLFCRLF: u64 = 0x0a0d0a0d;
+
+// The chunk being fed: its length, the valid window [gLo, gHi), where the
+// current frame starts (negative: -bytes before this chunk), progress inside
+// it (HTTP head search, chunked body), and the output so far.
+let gN: i32 = 0;
+let gLo: i32 = 0;
+let gHi: i32 = 0;
+let gFs: i32 = 0;
+let gCur: i32 = 0;
+let gCount: i32 = 0;
+let gOut: usize = 0;
+let gSpan: bool = false;  // a frame that began in an earlier chunk was returned
+// The strided windows of the last plan or strided ask (gSAt -1: none), and the last ask.
+let gSAt: i32 = -1;
+let gSLen: i32 = 0;
+let gSStride: i32 = 0;
+let gAskLen: i32 = 0;
+let gAskStride: i32 = 0;
 
 // @ts-ignore: decorator
 @inline function get(c: usize, f: usize): i32 { return load<i32>(c + f); }
@@ -66,13 +143,73 @@ function fail(c: usize, code: i32): i32 {
   return FAIL;
 }
 
+/**
+ * True when chunk offset `from` is in a window the host has copied; that
+ * window becomes the current one, [gLo, gHi).
+ */
+// @ts-ignore: decorator
+@inline function reach(from: i32): bool {
+  return (from >= gLo && from < gHi) || reachPlanned(from);
+}
+
+/** reach() for an offset outside the current window: one of the strided windows? */
+function reachPlanned(from: i32): bool {
+  const base = gSAt;
+  if (base < 0 || from < base) return false;
+  let w = base;
+  const stride = gSStride;
+  if (stride > 0) {
+    const k = (from - base) / stride;
+    if (k >= MAX_WINDOWS) return false;
+    w = base + k * stride;
+  }
+  let e = w + gSLen;
+  if (e > gN) e = gN;
+  if (from >= e) return false;
+  gLo = w;
+  gHi = e;
+  return true;
+}
+
+/**
+ * Asks the host for the chunk's bytes from `from` (`want` of them would do):
+ * the part of them the window already holds is not asked again. With a
+ * stride, the same bytes are asked at every stride after (predicted headers).
+ */
+function ask(from: i32, want: i32, stride: i32): i32 {
+  let at = from;
+  if (reach(from)) {
+    at = gHi;
+    stride = 0;
+  }
+  gAskLen = from + want - at;
+  gAskStride = stride;
+  ctrlSet(CTRL_NEED_AT, at);
+  ctrlSet(CTRL_NEED_LEN, gAskLen);
+  ctrlSet(CTRL_NEED_STRIDE, stride);
+  return NEED;
+}
+
+/** The stride to predict windows of `len` bytes at: the frame length, when the last two were equal. */
+function strideFor(c: usize, len: i32): i32 {
+  const last = get(c, C_LAST);
+  return last == get(c, C_PREV) && last >= len ? last : 0;
+}
+
+/** An extension for a window that was not enough: at least GROW, else doubling. */
+function grow(): i32 {
+  const w = gHi - gLo;
+  return w > GROW ? w : GROW;
+}
+
 function fieldSize(t: i32): i32 {
   if (t == 0x63 || t == 0x43) return 1;                                // c C
   if (t == 0x73 || t == 0x53 || t == 0x6e || t == 0x76) return 2;      // s S n v
   return 4;                                                            // l L N V
 }
 
-function readLength(p: usize, t: i32): i64 {
+// @ts-ignore: decorator
+@inline function readLength(p: usize, t: i32): i64 {
   switch (t) {
     case 0x63: return <i64>load<i8>(p);                      // c
     case 0x43: return <i64>load<u8>(p);                      // C
@@ -89,7 +226,13 @@ function readLength(p: usize, t: i32): i64 {
 export function connOpen(): usize {
   const c = heap.alloc(CONN_SIZE);
   memory.fill(c, 0, CONN_SIZE);
-  put(c, C_MODE, cfgProtocol());
+  const mode = cfgProtocol();
+  put(c, C_MODE, mode);
+  const windows = mode == PROTO_LENGTH || mode == PROTO_HTTP;
+  const copy = windows ? SMALL_CHUNK : ALL;
+  put(c, C_COPY, copy < copyCap ? copy : copyCap);
+  put(c, C_AT, windows ? 0 : -1);
+  put(c, C_LEN, mode == PROTO_LENGTH ? cfgLengthOffset() + fieldSize(cfgLengthType()) : HEAD_WINDOW);
   put(c, C_EOF_LEN, cfgEofLen());
   store<u64>(c + C_EOF, cfgEof());
   put(c, C_LTYPE, cfgLengthType());
@@ -108,58 +251,206 @@ export function connClose(c: usize): void {
   heap.free(c);
 }
 
-/** Bytes held for the unfinished frame (for tests and stats). */
+/** Bytes of the unfinished frame in earlier chunks (held by the host). */
 export function connBuffered(c: usize): i32 {
-  return get(c, C_END) - get(c, C_START);
+  return get(c, C_HAVE);
 }
 
-function resetFrame(c: usize): void {
-  put(c, C_NEED, 0);
-  put(c, C_SCAN, 0);
-  put(c, C_PHASE, PH_HEAD);
-  put(c, C_FLAGS, 0);
-  store<i32>(c + C_CHUNK, 0);
-  store<i64>(c + C_CHUNK, 0, 8);
-}
-
-/** Makes the buffer hold `required` bytes; doubles unless `exact`. */
-function reserve(c: usize, required: i32, exact: bool): usize {
+/** Writes [src, src+k) into the connection's buffer at `at`; it then holds at+k bytes. */
+function bufPut(c: usize, at: i32, src: usize, k: i32): void {
+  const required = at + k;
   let buf = <usize>get(c, C_BUF);
   const cap = get(c, C_CAP);
-  if (required <= cap) return buf;
-  let next = required;
-  if (!exact) {
-    next = cap < 256 ? 256 : cap * 2;
+  if (required > cap) {
+    let next = cap < 256 ? 256 : cap * 2;
     if (next < required) next = required;
+    buf = buf ? heap.realloc(buf, <usize>next) : heap.alloc(<usize>next);
+    put(c, C_BUF, <i32>buf);
+    put(c, C_CAP, next);
   }
-  buf = buf ? heap.realloc(buf, <usize>next) : heap.alloc(<usize>next);
-  put(c, C_BUF, <i32>buf);
-  put(c, C_CAP, next);
-  return buf;
+  memory.copy(buf + <usize>at, src, <usize>k);
+  put(c, C_BLEN, required);
 }
 
-/** Appends [src, src+n) to the buffer. */
-function append(c: usize, src: usize, n: i32): void {
-  if (n <= 0) return;
-  const end = get(c, C_END);
-  const exact = get(c, C_PHASE) == PH_BODY;
-  const required = exact ? get(c, C_START) + get(c, C_NEED) : end + n;
-  const buf = reserve(c, required > end + n ? required : end + n, exact);
-  memory.copy(buf + <usize>end, src, <usize>n);
-  put(c, C_END, end + n);
+/** Empties the buffer, freeing it if one big head made it large. */
+function bufClear(c: usize): void {
+  put(c, C_BLEN, 0);
+  if (get(c, C_CAP) > KEEP_CAP) {
+    heap.free(<usize>get(c, C_BUF));
+    put(c, C_BUF, 0);
+    put(c, C_CAP, 0);
+  }
 }
 
-/** Reads the length header at p; sets C_NEED, or fails. */
-function lengthTotal(c: usize, p: usize): i32 {
-  const len = readLength(p + <usize>get(c, C_LOFF), get(c, C_LTYPE));
+// ---------------------------------------------------------------- eof
+
+/** Appends [p, p+k) to the eof tail, which keeps the frame's last len-1 bytes. */
+function keepTail(c: usize, p: usize, k: i32, len: i32): void {
+  const keep = len - 1;
+  const t = c + C_TAIL;
+  if (k >= keep) {
+    memory.copy(t, p + <usize>(k - keep), <usize>keep);
+    put(c, C_TLEN, keep);
+    return;
+  }
+  let tl = get(c, C_TLEN);
+  const drop = tl + k - keep;
+  if (drop > 0) {
+    memory.copy(t, t + <usize>drop, <usize>(tl - drop));
+    tl -= drop;
+  }
+  memory.copy(t + <usize>tl, p, <usize>k);
+  put(c, C_TLEN, tl + k);
+}
+
+function eofStep(c: usize): i32 {
+  const n = gN;
+  const fs = gFs;
+  const s = fs > 0 ? fs : 0;
+  if (!reach(s) || gHi < n) return ask(s, n - s, 0); // eof reads every byte
+  const input = inputPtr();
+  const pat = load<u64>(c + C_EOF);
+  const len = get(c, C_EOF_LEN);
+  const max = get(c, C_MAX);
+  if (fs >= 0) {
+    const p = input + <usize>fs;
+    const rest = n - fs;
+    const lim = rest < max ? rest : max;
+    const q = findPattern(p, p + <usize>lim, pat, len);
+    if (q) return <i32>(q - p) + len;
+    if (rest >= max) return fail(c, ERR_FRAME_TOO_LARGE);
+    put(c, C_TLEN, 0);
+    keepTail(c, p, rest, len);
+    return MORE;
+  }
+  const have = -fs;
+  let e = findStraddle(c + C_TAIL, get(c, C_TLEN), 0, input, n, pat, len);
+  if (e < 0) {
+    const room = max - have;
+    const lim = n < room ? n : (room > 0 ? room : 0);
+    const q = findPattern(input, input + <usize>lim, pat, len);
+    if (q) e = <i32>(q - input) + len;
+  }
+  if (e < 0) {
+    if (<i64>have + <i64>n >= <i64>max) return fail(c, ERR_FRAME_TOO_LARGE);
+    keepTail(c, input, n, len);
+    return MORE;
+  }
+  if (have + e > max) return fail(c, ERR_FRAME_TOO_LARGE);
+  return have + e;
+}
+
+// ---------------------------------------------------------------- length
+
+/** Checks the length field at p; returns the frame's total length, or FAIL. */
+function lengthOf(c: usize, p: usize): i32 {
+  const len = readLength(p, get(c, C_LTYPE));
   if (len < 0) return fail(c, ERR_BAD_LENGTH);
   const total = <i64>get(c, C_BOFF) + len;
   if (total < <i64>get(c, C_HSIZE)) return fail(c, ERR_BAD_LENGTH);
   if (total > <i64>get(c, C_MAX)) return fail(c, ERR_FRAME_TOO_LARGE);
-  put(c, C_NEED, <i32>total);
-  put(c, C_PHASE, PH_BODY);
-  return OK;
+  return <i32>total;
 }
+
+/** Keeps the bytes of the length field among frame bytes [a, a+k), which lie at q. */
+function capture(c: usize, q: usize, a: i32, k: i32): void {
+  const loff = get(c, C_LOFF);
+  const fend = get(c, C_HSIZE);
+  let s = a > loff ? a : loff;
+  const e = a + k < fend ? a + k : fend;
+  for (; s < e; s++) store<u8>(c + C_TAIL + <usize>(s - loff), load<u8>(q + <usize>(s - a)));
+}
+
+/**
+ * Asks for a header at `from`: the rest of the chunk after small frames, the
+ * header (and the predicted next ones) after big frames.
+ */
+function lengthAsk(c: usize, from: i32, rest: i32, least: i32): i32 {
+  const last = get(c, C_LAST);
+  if (last <= SMALL_LENGTH_FRAME) return ask(from, rest > least ? rest : least, 0);
+  const stride = strideFor(c, least);
+  if (stride == 0 && last <= GROW) return ask(from, GROW > least ? GROW : least, 0);
+  return ask(from, least, stride);
+}
+
+/**
+ * Whole frames from gFs on, in locals, while each header is in a copied
+ * window and the frame ends inside the chunk. Stops at anything else (an
+ * unfinished or bad frame, a header not copied yet) for lengthStep to handle.
+ */
+function lengthRun(c: usize): void {
+  const n = gN;
+  const input = inputPtr();
+  const hsize = get(c, C_HSIZE);
+  const loff = <usize>get(c, C_LOFF);
+  const ltype = get(c, C_LTYPE);
+  const boff = <i64>get(c, C_BOFF);
+  const max = <i64>get(c, C_MAX);
+  let fs = gFs;
+  let out = gOut;
+  let count = gCount;
+  let last = get(c, C_LAST);
+  let prev = get(c, C_PREV);
+  while (hsize <= n - fs && reach(fs) && fs + hsize <= gHi) {
+    const len = readLength(input + <usize>fs + loff, ltype);
+    const total = boff + len;
+    if (len < 0 || total < <i64>hsize || total > max || total > <i64>(n - fs)) break;
+    const r = <i32>total;
+    store<i32>(out, fs);
+    store<i32>(out, r, 4);
+    store<i32>(out, 0, 8);
+    out += 12;
+    count++;
+    prev = last;
+    last = r;
+    fs += r;
+  }
+  if (count != gCount) {
+    gFs = gCur = fs;
+    gOut = out;
+    gCount = count;
+    put(c, C_LAST, last);
+    put(c, C_PREV, prev);
+  }
+}
+
+function lengthStep(c: usize): i32 {
+  const n = gN;
+  const fs = gFs;
+  const hsize = get(c, C_HSIZE);
+  if (fs >= 0) {
+    const rest = n - fs;
+    if (hsize <= rest) {
+      if (!reach(fs) || fs + hsize > gHi) return lengthAsk(c, fs, rest, hsize);
+      const total = lengthOf(c, inputPtr() + <usize>(fs + get(c, C_LOFF)));
+      if (total < 0) return FAIL;
+      if (total <= rest) return total;
+      put(c, C_NEED, total);
+      put(c, C_PHASE, PH_BODY);
+      return MORE;
+    }
+    // the header is cut by the chunk's end: keep the part of the field it holds
+    if (!reach(fs) || n > gHi) return ask(fs, rest, 0);
+    capture(c, inputPtr() + <usize>fs, 0, rest);
+    return MORE;
+  }
+  const have = -fs;
+  if (get(c, C_PHASE) == PH_HEAD) {
+    let k = hsize - have;
+    if (k > n) k = n;
+    if (!reach(0) || gHi < k) return lengthAsk(c, 0, n, k);
+    capture(c, inputPtr(), have, k);
+    if (have + k < hsize) return MORE;
+    const total = lengthOf(c, c + C_TAIL);
+    if (total < 0) return FAIL;
+    put(c, C_NEED, total);
+    put(c, C_PHASE, PH_BODY);
+  }
+  const total = get(c, C_NEED);
+  return total - have <= n ? total : MORE;
+}
+
+// ---------------------------------------------------------------- http
 
 /** Parses a complete head at p; moves to the body phase, or fails. */
 function headDone(c: usize, p: usize, head: i32): i32 {
@@ -179,55 +470,44 @@ function headDone(c: usize, p: usize, head: i32): i32 {
   return OK;
 }
 
-function chunkedFail(c: usize, r: i32): i32 {
-  return fail(c, r == CHUNK_BAD ? ERR_BAD_HTTP : ERR_FRAME_TOO_LARGE);
+/** Asks for a head at `from`: the rest of the chunk after small requests, a little (and at the predicted next heads) after big ones. */
+function headAsk(c: usize, from: i32, rest: i32): i32 {
+  if (get(c, C_LAST) <= SMALL_HTTP_FRAME) return ask(from, rest, 0);
+  return ask(from, HEAD_WINDOW, strideFor(c, HEAD_WINDOW));
 }
 
-/**
- * Looks for a whole frame at the start of [p, p+n), with no earlier bytes
- * buffered. Returns its length, MORE (state kept, bytes not yet stashed) or FAIL.
- */
-function frameAt(c: usize, p: usize, n: i32): i32 {
+/** The head of a request starting at fs in this chunk. Returns OK (gCur: its end), MORE, NEED or FAIL. */
+function headFresh(c: usize, fs: i32): i32 {
+  const n = gN;
+  if (!reach(fs)) return headAsk(c, fs, n - fs);
+  const input = inputPtr();
+  const p = input + <usize>fs;
   const max = get(c, C_MAX);
-  const lim = n < max ? n : max;
-  switch (get(c, C_MODE)) {
-    case PROTO_EOF: {
-      const len = get(c, C_EOF_LEN);
-      const q = findPattern(p, p + <usize>lim, load<u64>(c + C_EOF), len);
-      if (q) return <i32>(q - p) + len;
-      if (n >= max) return fail(c, ERR_FRAME_TOO_LARGE);
-      put(c, C_SCAN, n - len + 1 > 0 ? n - len + 1 : 0);
-      return MORE;
+  const rest = n - fs;
+  const limEnd = fs + (rest < max ? rest : max); // the head must end by here
+  const end = gHi < limEnd ? gHi : limEnd;
+  let from = gCur - 3;
+  if (from < fs) from = fs;
+  const q = findPattern(input + <usize>from, input + <usize>end, CRLFCRLF, 4);
+  if (!q) {
+    // the verdict needs every byte up to the limit, and the first 64 for the garbage check
+    let stopAt = fs + 64;
+    if (stopAt < limEnd) stopAt = limEnd;
+    if (stopAt > n) stopAt = n;
+    if (gHi < stopAt) {
+      gCur = end;
+      return ask(gHi, grow(), 0);
     }
-    case PROTO_LENGTH: {
-      if (n < get(c, C_HSIZE)) return MORE;
-      if (lengthTotal(c, p) != OK) return FAIL;
-      const need = get(c, C_NEED);
-      return n >= need ? need : MORE;
-    }
-    case PROTO_HTTP: {
-      const q = findPattern(p, p + <usize>lim, CRLFCRLF, 4);
-      if (!q) {
-        // Garbage is ERR_BAD_HTTP however it arrives, so this comes before the size check.
-        if (!requestPrefixOk(p, n)) return fail(c, ERR_BAD_HTTP);
-        if (n >= max) return fail(c, ERR_FRAME_TOO_LARGE);
-        put(c, C_SCAN, n - 3 > 0 ? n - 3 : 0);
-        return MORE;
-      }
-      const head = <i32>(q - p) + 4;
-      if (headDone(c, p, head) != OK) return FAIL;
-      if (get(c, C_PHASE) == PH_CHUNKED) {
-        const r = runChunked(c + C_CHUNK, p + <usize>head, n - head, <i64>(max - head));
-        if (r >= 0) return head + r;
-        if (r == CHUNK_MORE) return MORE;
-        return chunkedFail(c, r);
-      }
-      const need = get(c, C_NEED);
-      return n >= need ? need : MORE;
-    }
-    default:
-      return n;
+    // Garbage is ERR_BAD_HTTP however it arrives, so this comes before the size check.
+    if (!requestPrefixOk(p, rest)) return fail(c, ERR_BAD_HTTP);
+    if (rest >= max) return fail(c, ERR_FRAME_TOO_LARGE);
+    bufPut(c, 0, p, rest);
+    return MORE;
   }
+  const head = <i32>(q - p) + 4;
+  if (headDone(c, p, head) != OK) return FAIL;
+  gCur = fs + head;
+  return OK;
 }
 
 const PREFIX: usize = memory.data(64);
@@ -241,220 +521,380 @@ function prefixAcross(buf: usize, have: i32, p: usize, n: i32): bool {
   return requestPrefixOk(PREFIX, have + k);
 }
 
-/** Feeds the body phase (C_NEED known) from [p, p+n). Returns bytes used, or MORE. */
-function bodyStep(c: usize, p: usize, n: i32): i32 {
-  const have = get(c, C_END) - get(c, C_START);
-  let take = get(c, C_NEED) - have;
-  const done = take <= n;
-  if (!done) take = n;
-  append(c, p, take);
-  return done ? take : MORE;
-}
-
-/**
- * Continues the unfinished frame in the buffer with [p, p+n). Returns how
- * many bytes of the chunk complete it, MORE when all were absorbed, or FAIL.
- */
-function continueFrame(c: usize, p: usize, n: i32): i32 {
+/** The rest of a head whose first `have` bytes came in earlier chunks (they are in C_BUF). */
+function headCont(c: usize, have: i32): i32 {
+  const n = gN;
+  if (!reach(0) || gHi < (n < 3 ? n : 3)) return headAsk(c, 0, n);
+  const input = inputPtr();
   const buf = <usize>get(c, C_BUF);
-  const have = get(c, C_END);
   const max = get(c, C_MAX);
-  switch (get(c, C_MODE)) {
-    case PROTO_EOF: {
-      const pat = load<u64>(c + C_EOF);
-      const len = get(c, C_EOF_LEN);
-      let e = findStraddle(buf, have, get(c, C_SCAN), p, n, pat, len);
-      if (e < 0) {
-        const room = max - have;
-        const lim = n < room ? n : (room > 0 ? room : 0);
-        const q = findPattern(p, p + <usize>lim, pat, len);
-        if (q) e = <i32>(q - p) + len;
-      }
-      if (e < 0) {
-        if (<i64>have + <i64>n >= <i64>max) return fail(c, ERR_FRAME_TOO_LARGE);
-        append(c, p, n);
-        const scan = have + n - len + 1;
-        put(c, C_SCAN, scan > 0 ? scan : 0);
-        return MORE;
-      }
-      if (have + e > max) return fail(c, ERR_FRAME_TOO_LARGE);
-      append(c, p, e);
-      return e;
-    }
-    case PROTO_LENGTH: {
-      let used = 0;
-      if (get(c, C_PHASE) == PH_HEAD) {
-        const hsize = get(c, C_HSIZE);
-        used = hsize - have;
-        if (used > n) used = n;
-        append(c, p, used);
-        if (have + used < hsize) return MORE;
-        if (lengthTotal(c, <usize>get(c, C_BUF)) != OK) return FAIL;
-        reserve(c, get(c, C_NEED), true);
-      }
-      const r = bodyStep(c, p + <usize>used, n - used);
-      return r == MORE ? MORE : used + r;
-    }
-    case PROTO_HTTP: {
-      let used = 0;
-      const phase = get(c, C_PHASE);
-      if (phase == PH_HEAD) {
-        let e = findStraddle(buf, have, get(c, C_SCAN), p, n, CRLFCRLF, 4);
-        if (e < 0) {
-          const room = max - have;
-          const lim = n < room ? n : (room > 0 ? room : 0);
-          const q = findPattern(p, p + <usize>lim, CRLFCRLF, 4);
-          if (q) e = <i32>(q - p) + 4;
-        }
-        if (e < 0) {
-          if (!prefixAcross(buf, have, p, n)) return fail(c, ERR_BAD_HTTP);
-          if (<i64>have + <i64>n >= <i64>max) return fail(c, ERR_FRAME_TOO_LARGE);
-          append(c, p, n);
-          put(c, C_SCAN, have + n - 3 > 0 ? have + n - 3 : 0);
-          return MORE;
-        }
-        if (have + e > max) return fail(c, ERR_FRAME_TOO_LARGE);
-        append(c, p, e);
-        used = e;
-        if (headDone(c, <usize>get(c, C_BUF), have + e) != OK) return FAIL;
-        if (get(c, C_PHASE) == PH_BODY) reserve(c, get(c, C_NEED), true);
-      }
-      if (get(c, C_PHASE) == PH_CHUNKED) {
-        const r = runChunked(c + C_CHUNK, p + <usize>used, n - used, <i64>(max - get(c, C_END)));
-        if (r >= 0) {
-          append(c, p + <usize>used, r);
-          return used + r;
-        }
-        if (r != CHUNK_MORE) return chunkedFail(c, r);
-        append(c, p + <usize>used, n - used);
-        return MORE;
-      }
-      const r = bodyStep(c, p + <usize>used, n - used);
-      return r == MORE ? MORE : used + r;
-    }
-    default:
-      return n;
+  const room = max - have;
+  const limEnd = n < room ? n : room;
+  const end = gHi < limEnd ? gHi : limEnd;
+  let e = -1;
+  if (gCur == 0) e = findStraddle(buf, have, 0, input, gHi, CRLFCRLF, 4);
+  if (e < 0) {
+    let from = gCur - 3;
+    if (from < 0) from = 0;
+    const q = findPattern(input + <usize>from, input + <usize>end, CRLFCRLF, 4);
+    if (q) e = <i32>(q - input) + 4;
   }
+  if (e < 0) {
+    let stopAt = 64 - have;
+    if (stopAt < limEnd) stopAt = limEnd;
+    if (stopAt > n) stopAt = n;
+    if (gHi < stopAt) {
+      gCur = end;
+      return ask(gHi, grow(), 0);
+    }
+    if (!prefixAcross(buf, have, input, n)) return fail(c, ERR_BAD_HTTP);
+    if (<i64>have + <i64>n >= <i64>max) return fail(c, ERR_FRAME_TOO_LARGE);
+    bufPut(c, have, input, n);
+    return MORE;
+  }
+  if (have + e > max) return fail(c, ERR_FRAME_TOO_LARGE);
+  bufPut(c, have, input, e);
+  if (headDone(c, <usize>get(c, C_BUF), have + e) != OK) return FAIL;
+  bufClear(c);
+  gCur = e;
+  return OK;
+}
+
+function chunkedFail(c: usize, r: i32): i32 {
+  return fail(c, r == CHUNK_BAD ? ERR_BAD_HTTP : ERR_FRAME_TOO_LARGE);
+}
+
+/** Runs the chunked body from gCur; every byte of it is read. */
+function chunkedStep(c: usize, fs: i32): i32 {
+  const n = gN;
+  const max = get(c, C_MAX);
+  let pos = gCur;
+  while (pos < n) {
+    if (!reach(pos)) {
+      gCur = pos;
+      return ask(pos, grow(), 0);
+    }
+    const r = runChunked(c + C_CHUNK, inputPtr() + <usize>pos, gHi - pos, <i64>max - <i64>(pos - fs));
+    if (r >= 0) return pos + r - fs;
+    if (r != CHUNK_MORE) return chunkedFail(c, r);
+    pos = gHi;
+  }
+  gCur = pos;
+  return MORE;
 }
 
 /**
- * Reads the PROXY header that opens the connection from [p, p+n), with any
- * earlier bytes of it in the buffer. Returns how many bytes of the chunk
- * it took, MORE, or FAIL.
+ * Whole requests from gFs on, in locals, while each head ends in a copied
+ * window and its Content-Length body ends inside the chunk. Stops at anything
+ * else (chunked, a head not found yet, a bad or too large request, an
+ * unfinished one) for httpStep to handle from the same place.
  */
-function proxyStep(c: usize, p: usize, n: i32): i32 {
-  const have = get(c, C_END);
-  let r: i32;
-  if (have == 0) {
-    r = proxyHeader(p, n);
-    if (r == PROXY_MORE) append(c, p, n);
-  } else {
-    append(c, p, n);
-    r = proxyHeader(<usize>get(c, C_BUF), have + n);
-    if (r >= 0) r -= have;
+function httpRun(c: usize): void {
+  const n = gN;
+  const input = inputPtr();
+  const max = get(c, C_MAX);
+  let fs = gFs;
+  let out = gOut;
+  let count = gCount;
+  let last = get(c, C_LAST);
+  let prev = get(c, C_PREV);
+  while (fs < n && reach(fs)) {
+    const rest = n - fs;
+    let end = fs + (rest < max ? rest : max);
+    if (end > gHi) end = gHi;
+    const p = input + <usize>fs;
+    const q = findPattern4(p, input + <usize>end, CRLFCRLF);
+    if (!q) break;
+    const head = <i32>(q - p) + 4;
+    if (parseHead(p, head, <i64>max) != OK || headChunked) break;
+    const total = <i64>head + headLength;
+    if (total > <i64>max || total > <i64>rest) break;
+    const r = <i32>total;
+    store<i32>(out, fs);
+    store<i32>(out, r, 4);
+    store<i32>(out, headFlags, 8);
+    out += 12;
+    count++;
+    prev = last;
+    last = r;
+    fs += r;
   }
+  if (count != gCount) {
+    gFs = gCur = fs;
+    gOut = out;
+    gCount = count;
+    put(c, C_LAST, last);
+    put(c, C_PREV, prev);
+  }
+}
+
+function httpStep(c: usize): i32 {
+  const fs = gFs;
+  let phase = get(c, C_PHASE);
+  if (phase == PH_HEAD) {
+    const r = fs >= 0 ? headFresh(c, fs) : headCont(c, -fs);
+    if (r != OK) return r;
+    phase = get(c, C_PHASE);
+  }
+  if (phase == PH_BODY) {
+    const total = get(c, C_NEED);
+    return total <= gN - fs ? total : MORE;
+  }
+  return chunkedStep(c, fs);
+}
+
+// ---------------------------------------------------------------- proxy
+
+/**
+ * Reads the PROXY header that opens the connection, with any earlier bytes of
+ * it in the buffer. Returns the chunk offset where it ends, MORE, NEED or FAIL.
+ */
+function proxyStep(c: usize): i32 {
+  const blen = get(c, C_BLEN);
+  let k = PROXY_MAX - blen;
+  if (k > gN) k = gN;
+  if (!reach(0) || gHi < k) return ask(0, k, 0);
+  const input = inputPtr();
+  let r: i32;
+  if (blen == 0) {
+    r = proxyHeader(input, k);
+    if (r == PROXY_MORE) bufPut(c, 0, input, k);
+  } else {
+    bufPut(c, blen, input, k);
+    r = proxyHeader(<usize>get(c, C_BUF), blen + k);
+    if (r >= 0) r -= blen;
+  }
+  // A header is at most PROXY_MAX bytes, so "more" means the whole chunk was taken.
   if (r == PROXY_MORE) return MORE;
   if (r < 0) return fail(c, ERR_BAD_PROXY_HEADER);
   put(c, C_PROXY, 0);
-  put(c, C_START, 0);
-  put(c, C_END, 0);
+  bufClear(c);
   return r;
 }
 
+// ---------------------------------------------------------------- the chunk loop
+
 /**
- * Frames the `n` bytes in the input area for connection `c`. Writes one
- * (offset, length, flags) triple per frame to the output area and returns
- * how many. An offset is counted from the chunk's first byte; a negative one
- * marks the frame that began earlier, whose bytes lie at CTRL_SPAN_PTR.
- * On bad input the frames before it are still returned and CTRL_ERR holds
- * the error; the connection stays failed.
+ * Ends the chunk: where the unfinished frame starts (`hold`), its bytes so
+ * far, the status. Returns the frame count when there is nothing more for the
+ * host to do (no error, no unfinished frame, no spanning frame), else ~count.
  */
-export function feed(c: usize, n: i32): i32 {
-  ctrlSet(CTRL_ERR, OK);
-  const err = get(c, C_ERR);
-  if (err != OK) {
-    ctrlSet(CTRL_ERR, err);
-    return 0;
+function stop(c: usize, hold: i32, have: i32, err: i32): i32 {
+  put(c, C_HAVE, have);
+  put(c, C_SKIP, err == OK && have > 0 && get(c, C_PHASE) == PH_BODY ? get(c, C_NEED) - have : 0);
+  // A clean result tells the host everything: it reads the control block only otherwise.
+  if (err == OK && hold == gN && !gSpan) return gCount;
+  ctrlSet(CTRL_HOLD, hold);
+  ctrlSet(CTRL_NEED_AT, -1);
+  ctrlSet(CTRL_ERR, err);
+  return ~gCount;
+}
+
+/** Stops for bytes (CTRL_NEED_* are set). */
+// @ts-ignore: decorator
+@inline function needMore(): i32 {
+  return ~gCount;
+}
+
+/**
+ * Ends the chunk with (`open`) or without an unfinished frame, and plans the
+ * next one: copied whole, or through windows starting with the next header.
+ */
+function finish(c: usize, open: bool): i32 {
+  const n = gN;
+  const have = open ? n - gFs : 0;
+  const mode = get(c, C_MODE);
+  if (mode == PROTO_LENGTH || mode == PROTO_HTTP) {
+    const small = get(c, C_LAST) <= (mode == PROTO_LENGTH ? SMALL_LENGTH_FRAME : SMALL_HTTP_FRAME);
+    const phase = get(c, C_PHASE);
+    const hwin = mode == PROTO_LENGTH ? get(c, C_HSIZE) : HEAD_WINDOW;
+    let copy = small ? ALL : SMALL_CHUNK;
+    let at = 0;
+    let len = hwin;
+    let stride = 0;
+    if (have > 0 && phase == PH_BODY) {
+      at = get(c, C_NEED) - have; // the next frame starts there
+      if (at > SMALL_CHUNK) copy = SMALL_CHUNK; // and the next chunk may not reach it
+      stride = strideFor(c, len);
+    } else if (have > 0 && phase == PH_CHUNKED) {
+      copy = ALL; // every byte of a chunked body is read
+    } else if (have > 0) {
+      if (mode == PROTO_LENGTH) len = hwin - have; // the rest of the header
+    } else {
+      stride = strideFor(c, len);
+    }
+    put(c, C_COPY, copy < copyCap ? copy : copyCap);
+    put(c, C_AT, at);
+    put(c, C_LEN, len);
+    put(c, C_STRIDE, stride);
+  }
+  return stop(c, open ? gFs : n, have, OK);
+}
+
+/**
+ * The common eof case, in locals: no frame began earlier and the whole chunk
+ * is here; frames from chunk offset fs on. Returns as `feed` does.
+ */
+// @ts-ignore: decorator
+@inline function eofWhole(c: usize, n: i32, fs: i32, out: usize, count: i32): i32 {
+  const input = inputPtr();
+  const pat = load<u64>(c + C_EOF);
+  const len = get(c, C_EOF_LEN);
+  const max = get(c, C_MAX);
+  while (fs < n) {
+    const p = input + <usize>fs;
+    const rest = n - fs;
+    const e = p + <usize>(rest < max ? rest : max);
+    const q = len == 2 ? findPattern2(p, e, pat) : findPattern(p, e, pat, len);
+    if (!q) {
+      // the chunk ends inside a frame (no frame began earlier, so C_HAVE is 0 until now)
+      gN = n;
+      gCount = count;
+      gOut = out;
+      gSpan = false;
+      gFs = gCur = fs;
+      if (rest >= max) {
+        put(c, C_ERR, ERR_FRAME_TOO_LARGE);
+        return stop(c, n, 0, ERR_FRAME_TOO_LARGE);
+      }
+      put(c, C_TLEN, 0);
+      keepTail(c, p, rest, len);
+      return finish(c, true);
+    }
+    const r = <i32>(q - p) + len;
+    store<i32>(out, fs);
+    store<i32>(out, r, 4);
+    store<i32>(out, 0, 8);
+    out += 12;
+    count++;
+    fs += r;
+  }
+  return count; // clean: C_HAVE was and stays 0
+}
+
+function run(c: usize): i32 {
+  const n = gN;
+  if (get(c, C_PROXY) != 0) {
+    const r = proxyStep(c);
+    if (r == NEED) return needMore();
+    if (r == MORE) return finish(c, false);
+    if (r == FAIL) return stop(c, n, 0, get(c, C_ERR));
+    gFs = gCur = r;
   }
   const mode = get(c, C_MODE);
-  let min = 1;
-  if (mode == PROTO_EOF) min = get(c, C_EOF_LEN);
-  else if (mode == PROTO_LENGTH) min = get(c, C_HSIZE);
-  else if (mode == PROTO_HTTP) min = 16;
-  let out = reserveOutputFor(n, min);
-  if (n <= 0) return 0;
-  let p = 0;
-  if (get(c, C_PROXY) != 0) {
-    proxyClear();
-    const r = proxyStep(c, inputPtr(), n);
-    if (r == FAIL) {
-      ctrlSet(CTRL_ERR, get(c, C_ERR));
-      return 0;
+  if (mode == PROTO_EOF && gFs >= 0 && gLo == 0 && gHi == n && !gSpan) return eofWhole(c, n, gFs, gOut, gCount);
+  while (gFs < n) {
+    let r: i32;
+    if (gFs >= 0 && get(c, C_PHASE) == PH_HEAD) {
+      // fresh frames: the loops in locals first
+      if (mode == PROTO_LENGTH) lengthRun(c);
+      else if (mode == PROTO_HTTP) httpRun(c);
+      if (gFs >= n) break;
     }
-    if (r == MORE) return 0;
-    p = r;
-    if (p == n) return 0;
-  }
-  if (mode == PROTO_RAW) {
-    store<i32>(out, p);
-    store<i32>(out, n - p, 4);
-    store<i32>(out, 0, 8);
-    return 1;
-  }
-
-  // Drop the span reported by the previous call, keeping its tail.
-  let start = get(c, C_START);
-  let end = get(c, C_END);
-  if (start > 0) {
-    memory.copy(<usize>get(c, C_BUF), <usize>get(c, C_BUF) + <usize>start, <usize>(end - start));
-    end -= start;
-    put(c, C_START, 0);
-    put(c, C_END, end);
-  }
-  if (end == 0 && get(c, C_CAP) > KEEP_CAP) {
-    heap.free(<usize>get(c, C_BUF));
-    put(c, C_BUF, 0);
-    put(c, C_CAP, 0);
-  }
-
-  const input = inputPtr();
-  let count = 0;
-  if (end > 0) {
-    const r = continueFrame(c, input, n);
-    if (r == FAIL) {
-      ctrlSet(CTRL_ERR, get(c, C_ERR));
-      return 0;
-    }
-    if (r == MORE) return 0;
-    const flen = get(c, C_END);
-    store<i32>(out, -end);
-    store<i32>(out, flen, 4);
-    store<i32>(out, get(c, C_FLAGS), 8);
-    out += 12;
-    count = 1;
-    put(c, C_START, flen); // any tail is stashed after the span until the next call
-    resetFrame(c);
-    p = r;
-  }
-  while (p < n) {
-    const r = frameAt(c, input + <usize>p, n - p);
+    if (mode == PROTO_EOF) r = eofStep(c);
+    else if (mode == PROTO_LENGTH) r = lengthStep(c);
+    else if (mode == PROTO_HTTP) r = httpStep(c);
+    else r = n - gFs; // raw: the rest of the chunk
     if (r > 0) {
-      store<i32>(out, p);
+      const fs = gFs;
+      const out = gOut;
+      store<i32>(out, fs);
       store<i32>(out, r, 4);
       store<i32>(out, get(c, C_FLAGS), 8);
-      out += 12;
-      count++;
-      p += r;
-      resetFrame(c);
+      gOut = out + 12;
+      gCount++;
+      gFs = gCur = fs + r;
+      if (fs < 0) gSpan = true;
+      put(c, C_PREV, get(c, C_LAST));
+      put(c, C_LAST, r);
+      if (get(c, C_PHASE) != PH_HEAD) put(c, C_PHASE, PH_HEAD);
       continue;
     }
-    if (r == MORE) {
-      append(c, input + <usize>p, n - p);
-    } else {
-      ctrlSet(CTRL_ERR, get(c, C_ERR));
-    }
-    break;
+    if (r == NEED) return needMore();
+    if (r == MORE) return finish(c, true);
+    return stop(c, n, 0, get(c, C_ERR));
   }
-  if (count > 0 && end > 0) ctrlSet(CTRL_SPAN_PTR, get(c, C_BUF));
-  return count;
+  return finish(c, false);
+}
+
+/** The least length of a frame, to size the output area for a chunk. */
+function minFrame(c: usize): i32 {
+  const mode = get(c, C_MODE);
+  if (mode == PROTO_EOF) return get(c, C_EOF_LEN);
+  if (mode == PROTO_LENGTH) return get(c, C_HSIZE);
+  if (mode == PROTO_HTTP) return 16;
+  return 1;
+}
+
+/**
+ * Starts framing a chunk of `n` bytes for connection `c`, with chunk bytes
+ * [0, valid) in the input area. Writes one (offset, length, flags) triple per
+ * frame to the output area. Returns their count when the chunk is done and
+ * clean (see `stop`), else ~count: then CTRL_NEED_AT >= 0 says the core wants
+ * those bytes (call `feedMore`), and CTRL_ERR and CTRL_HOLD say the rest. On bad
+ * input the frames before it are still returned and CTRL_ERR holds the
+ * error; the connection stays failed.
+ */
+export function feed(c: usize, n: i32, valid: i32): i32 {
+  return start(c, n, valid);
+}
+
+// @ts-ignore: decorator
+@inline function start(c: usize, n: i32, valid: i32): i32 {
+  if (get(c, C_MODE) == PROTO_EOF && valid == n && (get(c, C_HAVE) | get(c, C_ERR) | get(c, C_PROXY)) == 0 && n > 0 && outputFits(n)) {
+    return eofWhole(c, n, 0, outputPtr(), 0);
+  }
+  gCount = 0;
+  gSpan = false;
+  gN = n;
+  const err = get(c, C_ERR);
+  if (err != OK) return stop(c, n, 0, err);
+  const have = get(c, C_HAVE);
+  if (n <= 0) return stop(c, have > 0 ? -have : 0, have, OK);
+  gOut = outputFits(n) ? outputPtr() : reserveOutput(n / minFrame(c) + 2);
+  gLo = 0;
+  gHi = valid;
+  gFs = -have;
+  gCur = 0;
+  gSAt = -1;
+  gAskStride = 0;
+  if (valid < n) {
+    // the host copied the plan's windows
+    const at = get(c, C_AT);
+    if (at >= 0 && at < n) {
+      gSAt = at;
+      gSLen = get(c, C_LEN);
+      gSStride = get(c, C_STRIDE);
+    }
+  }
+  if (get(c, C_PROXY) != 0) proxyClear();
+  return run(c);
+}
+
+/** `feed` for a chunk of at most 16 bytes, passed as four little-endian words instead of through the input area. */
+export function feedWords(c: usize, n: i32, w0: i32, w1: i32, w2: i32, w3: i32): i32 {
+  const p = inputPtr();
+  store<i32>(p, w0);
+  store<i32>(p, w1, 4);
+  store<i32>(p, w2, 8);
+  store<i32>(p, w3, 12);
+  return start(c, n, n);
+}
+
+/** Goes on with the chunk `feed` started, now that the bytes it asked for are in the input area, the first window being [at, end). */
+export function feedMore(c: usize, at: i32, end: i32): i32 {
+  if (gAskStride > 0) {
+    gSAt = at;
+    gSLen = gAskLen;
+    gSStride = gAskStride;
+    gAskStride = 0;
+    gLo = at;
+    gHi = end;
+  } else if (at == gHi) {
+    gHi = end;
+  } else {
+    gLo = at;
+    gHi = end;
+  }
+  return run(c);
 }

@@ -3,7 +3,7 @@
 // (offset, length) pairs in linear memory, never thrown errors.
 import { CTRL, reserveInput } from "./memory";
 
-export { feed, connOpen as conn_open, connClose as conn_close, connBuffered as conn_buffered } from "./framing";
+export { feed, feedMore as feed_more, feedWords as feed_words, setCopyLimit as set_copy_limit, connOpen as conn_open, connClose as conn_close, connBuffered as conn_buffered } from "./framing";
 export {
   settingsScratch as settings_scratch, settingSet as setting_set, settingFind as setting_find,
   settingCount as setting_count, settingRead as setting_read, settingKey as setting_key,

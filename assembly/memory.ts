@@ -49,12 +49,11 @@ export function reserveOutput(n: i32): usize {
   return outPtr;
 }
 
-/** Makes the output area hold the frames of `n` bytes at `min` bytes per frame, dividing only when it may not. */
+/** True when the output area holds the frames of an `n`-byte chunk whatever their size (one per byte, plus a span). */
 // @ts-ignore: decorator
 @inline
-export function reserveOutputFor(n: i32, min: i32): usize {
-  if (n + 2 <= outCap) return outPtr; // min >= 1
-  return reserveOutput(n / min + 2);
+export function outputFits(n: i32): bool {
+  return n + 2 <= outCap;
 }
 
 export function outputPtr(): usize {
@@ -107,7 +106,7 @@ export function reserveScratch(n: i32): usize {
       let m = i8x16.bitmask(cand(p, v0, v1, v2, v3, n));
       while (m != 0) {
         const q = p + <usize>ctz<i32>(m);
-        if (matchAt(q, pat, len)) return q;
+        if (len == n || matchAt(q, pat, len)) return q;
         m &= m - 1;
       }
       p += 16;
@@ -117,7 +116,7 @@ export function reserveScratch(n: i32): usize {
     let m = i8x16.bitmask(cand(p, v0, v1, v2, v3, n));
     while (m != 0) {
       const q = p + <usize>ctz<i32>(m);
-      if (q + <usize>len <= end && matchAt(q, pat, len)) return q;
+      if (q + <usize>len <= end && (len == n || matchAt(q, pat, len))) return q;
       m &= m - 1;
     }
     p += 16;
@@ -129,7 +128,7 @@ export function reserveScratch(n: i32): usize {
     let m = i8x16.bitmask(cand(p, v0, v1, v2, v3, n)) & ((1 << starts) - 1);
     while (m != 0) {
       const q = p + <usize>ctz<i32>(m);
-      if (matchAt(q, pat, len)) return q;
+      if (len == n || matchAt(q, pat, len)) return q;
       m &= m - 1;
     }
     return 0;
@@ -142,10 +141,25 @@ export function reserveScratch(n: i32): usize {
   return 0;
 }
 
+/** findPattern for a 2-byte pattern (the default "\r\n"), inlined where the hot eof loop calls it. */
+// @ts-ignore: decorator
+@inline
+export function findPattern2(p: usize, end: usize, pat: u64): usize {
+  return findPatternN(p, end, pat, 2, 2);
+}
+
+/** findPattern for a 4-byte pattern (an HTTP head's CRLF CRLF), inlined in the hot http loop. */
+// @ts-ignore: decorator
+@inline
+export function findPattern4(p: usize, end: usize, pat: u64): usize {
+  return findPatternN(p, end, pat, 4, 4);
+}
+
 export function findPattern(p: usize, end: usize, pat: u64, len: i32): usize {
-  if (len == 2) return findPatternN(p, end, pat, len, 2);
-  if (len == 4) return findPatternN(p, end, pat, len, 4);
-  if (len == 1) return findPatternN(p, end, pat, len, 1);
+  // With 1, 2 or 4 bytes the candidate filter compares the whole pattern: no second check.
+  if (len == 2) return findPatternN(p, end, pat, 2, 2);
+  if (len == 4) return findPatternN(p, end, pat, 4, 4);
+  if (len == 1) return findPatternN(p, end, pat, 1, 1);
   return len < 4 ? findPatternN(p, end, pat, len, 2) : findPatternN(p, end, pat, len, 4);
 }
 

@@ -38,7 +38,7 @@ export const CTRL_IN_PTR = 0;
 export const CTRL_IN_CAP = 1;
 export const CTRL_OUT_PTR = 2;
 export const CTRL_ERR = 3;
-export const CTRL_SPAN_PTR = 4;
+export const CTRL_SPAN_PTR = 4; // unused since the host keeps the bytes of spanning frames
 export const CTRL_STR_PTR = 5;
 export const CTRL_STR_LEN = 6;
 export const CTRL_TAG = 7;
@@ -47,7 +47,38 @@ export const CTRL_ARG = 8;
 export const CTRL_NUM = 10;
 // PROXY protocol results of the last feed: address family and ports/addresses.
 export const CTRL_PROXY = 12;
+// Windows of one feed (see framing.ts): the chunk offset the core wants bytes
+// from, or -1 once the feed is complete, and how many it would like from there.
+export const CTRL_NEED_AT = 24;
+export const CTRL_NEED_LEN = 25;
+// Where the still-unfinished frame starts in the chunk just fed: n (the chunk's
+// length) when there is none, a negative number when the whole chunk continues
+// a frame that began earlier (minus the bytes it had before this chunk).
+export const CTRL_HOLD = 26;
+// A strided ask: the same NEED_LEN bytes again every NEED_STRIDE bytes after
+// NEED_AT, while inside the chunk, MAX_WINDOWS windows in all (0: one window).
+export const CTRL_NEED_STRIDE = 27;
+export const MAX_WINDOWS = 64;
 export const CTRL_WORDS = 32;
+
+// Words of a connection record the host reads before each feed (i32 index).
+// CONN_COPY: a chunk of at most this many bytes is copied whole into the input
+// area up front; a longer one goes through windows. CONN_AT, CONN_LEN,
+// CONN_STRIDE: the plan for such a chunk, what the core will read first (the
+// next header), as a strided ask (CONN_AT -1: none); the host copies it before
+// the call. CONN_SKIP: the unfinished frame's length is known and it still
+// lacks this many bytes (else 0); a shorter chunk cannot end it, so the host
+// keeps the chunk without a call, subtracts its length from CONN_SKIP and
+// CONN_AT and adds it to CONN_HAVE, the unfinished frame's bytes so far.
+// CONN_SLOT is the host's own (its index for the connection); the core
+// only zeroes it.
+export const CONN_COPY = 1;
+export const CONN_SKIP = 2;
+export const CONN_HAVE = 3;
+export const CONN_AT = 4;
+export const CONN_LEN = 5;
+export const CONN_STRIDE = 6;
+export const CONN_SLOT = 7;
 
 // Limits.
 export const MAX_EOF_LEN = 8;

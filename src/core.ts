@@ -2,13 +2,31 @@
 // The hot path (`feed`) calls raw exports; views into linear memory are
 // re-derived whenever `memory.grow` has replaced the buffer, and user code is
 // only ever given bytes it may keep.
+//
+// The core finds boundaries; the bytes stay here (see assembly/framing.ts).
+// A chunk is copied into the core's input area only as far as the core must
+// read it: whole when short, for eof, or among small frames; otherwise the
+// windows it plans or asks for (headers, heads, chunked bodies), at the same
+// offsets as in the chunk. Frames inside the chunk are views of it. The
+// unfinished frame at a chunk's end stays here, as the chunk slices it lies
+// in (per connection, in the slot its record names); the chunk that
+// completes it comes back as a triple at offset -k (k: the bytes held), and
+// the frame is joined with one copy into `span`. A chunk that cannot complete
+// a frame of known length is kept without calling the core.
 import { existsSync, readFileSync } from 'node:fs';
 import * as S from '../assembly/status.js';
 import { readProxy, type ProxyResult } from './proxy.js';
 
+// The hot path's constants as plain bindings (a namespace property load each time costs).
+const { CONN_COPY, CONN_SKIP, CONN_HAVE, CONN_AT, CONN_LEN, CONN_STRIDE, CONN_SLOT } = S;
+const { CTRL_ERR, CTRL_HOLD, CTRL_OUT_PTR, CTRL_NEED_AT, CTRL_NEED_LEN, CTRL_NEED_STRIDE, MAX_WINDOWS } = S;
+
 // The few WebAssembly types used here; @types/node 20 has none, and a local
 // declaration keeps the DOM lib out of the build.
-interface WasmMemory { readonly buffer: ArrayBuffer; grow(pages: number): number }
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
 declare const WebAssembly: {
   Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object, imports: object) => { exports: object };
@@ -18,7 +36,10 @@ interface CoreExports {
   memory: WasmMemory;
   ctrl(): number;
   reserve_input(n: number): number;
-  feed(conn: number, n: number): number;
+  feed(conn: number, n: number, valid: number): number;
+  feed_more(conn: number, at: number, end: number): number;
+  feed_words(conn: number, n: number, w0: number, w1: number, w2: number, w3: number): number;
+  set_copy_limit(n: number): void;
   conn_open(): number;
   conn_close(conn: number): void;
   conn_buffered(conn: number): number;
@@ -58,6 +79,43 @@ type BufferCtor = new (ab: ArrayBufferLike, off: number, len: number) => Buffer;
 const species = (Buffer as unknown as { [Symbol.species]?: BufferCtor })[Symbol.species];
 const FastBuffer: BufferCtor | null = typeof species === 'function' && species !== (Buffer as unknown) ? species : null;
 
+/**
+ * The bytes of a connection's unfinished frame: parts[0, n) (chunks, the
+ * first from `start`), `bytes` in all. The array is reused: truncating it
+ * would cost a runtime call and a new backing store every time.
+ */
+interface Held {
+  parts: (Uint8Array | null)[];
+  n: number;
+  start: number;
+  bytes: number;
+  /** The connection using the slot (0: free). */
+  conn: number;
+}
+
+/** Drops the held parts (they are chunks the frame no longer needs). */
+function release(h: Held): void {
+  const parts = h.parts;
+  for (let i = 0; i < h.n; i++) parts[i] = null;
+  h.n = 0;
+  h.bytes = 0;
+}
+
+/** The held bytes followed by the chunk's first `tail` bytes, in one new Buffer. */
+function join(h: Held, chunk: Uint8Array, tail: number): Buffer {
+  const out = Buffer.allocUnsafe(h.bytes + tail);
+  const parts = h.parts;
+  let at = 0;
+  for (let i = 0; i < h.n; i++) {
+    let p = parts[i]!;
+    if (i === 0 && h.start !== 0) p = new Uint8Array(p.buffer, p.byteOffset + h.start, p.length - h.start);
+    out.set(p, at);
+    at += p.length;
+  }
+  out.set(tail === chunk.length ? chunk : new Uint8Array(chunk.buffer, chunk.byteOffset, tail), at);
+  return out;
+}
+
 export class Core {
   readonly exports: CoreExports;
   readonly memory: WasmMemory;
@@ -71,6 +129,13 @@ export class Core {
   #chunk: Uint8Array | null = null;
   #chunkAb: ArrayBufferLike | null = null;
   #chunkOff = 0;
+  // The hot exports, held directly: a stable call target for the JIT.
+  readonly #feed: CoreExports['feed'];
+  readonly #feedMore: CoreExports['feed_more'];
+  readonly #feedWords: CoreExports['feed_words'];
+  /** Each connection's unfinished frame, at the slot its record names (CONN_SLOT). */
+  readonly #held: Held[] = [];
+  readonly #freeSlots: number[] = [];
 
   /** Error status of the last feed (S.OK when none). */
   error = 0;
@@ -90,6 +155,9 @@ export class Core {
     });
     this.exports = instance.exports as unknown as CoreExports;
     this.memory = this.exports.memory;
+    this.#feed = this.exports.feed;
+    this.#feedMore = this.exports.feed_more;
+    this.#feedWords = this.exports.feed_words;
     this.#ctrl = this.exports.ctrl() >> 2;
     this.#refresh();
     this.#inPtr = this.exports.reserve_input(65536);
@@ -121,52 +189,266 @@ export class Core {
   open(): number {
     const conn = this.exports.conn_open();
     this.views();
+    let slot = this.#freeSlots.pop();
+    if (slot === undefined) {
+      slot = this.#held.length;
+      this.#held.push({ parts: [], n: 0, start: 0, bytes: 0, conn: 0 });
+    }
+    this.#held[slot].conn = conn;
+    this.i32[(conn >> 2) + CONN_SLOT] = slot;
     return conn;
   }
 
   close(conn: number): void {
+    this.views();
+    const slot = this.i32[(conn >> 2) + CONN_SLOT];
+    const h = this.#held[slot];
+    // Only the slot's own connection frees it: a second close must not hand it to two connections.
+    if (h !== undefined && h.conn === conn) {
+      release(h);
+      h.conn = 0;
+      this.#freeSlots.push(slot);
+    }
     this.exports.conn_close(conn);
+  }
+
+  /**
+   * For tests: chunks longer than `n` bytes (on connections opened from now
+   * on) are fed through windows instead of being copied whole. Infinity: the
+   * core's own policy.
+   */
+  copyLimit(n: number): void {
+    this.exports.set_copy_limit(Math.min(n, 0x7fffffff));
   }
 
   /** Bytes held for the connection's unfinished frame. */
   buffered(conn: number): number {
-    return this.exports.conn_buffered(conn);
+    this.views();
+    const h = this.#held[this.i32[(conn >> 2) + CONN_SLOT]];
+    return h !== undefined && h.conn === conn ? h.bytes : 0;
   }
 
   /**
-   * Frames one chunk: one copy in, one call. Returns the number of frames;
-   * read them with `message(chunk, i)`. `error` is non-zero when the chunk
-   * held bad input after those frames; the connection must then be closed.
+   * Frames one chunk. Returns the number of frames; read them with
+   * `message(chunk, i)`. `error` is non-zero when the chunk held bad input
+   * after those frames; the connection must then be closed.
+   *
+   * One call for a chunk of up to CONN_COPY bytes (copied whole; up to 16
+   * bytes passed as arguments instead); a longer one gets the record's plan
+   * copied, then as many calls as the core asks for windows (usually none);
+   * a chunk shorter than CONN_SKIP gets no call at all.
    */
   feed(conn: number, chunk: Uint8Array): number {
     const n = chunk.length;
+    const i32 = this.i32;
+    const rec = conn >> 2;
+    // The fast path: up to 16 bytes, copied whole, not skipped (a detached view reads undefined: not taken).
+    if (n <= 16 && n <= i32[rec + CONN_COPY] && n >= i32[rec + CONN_SKIP]) {
+      const r = this.#tiny(conn, chunk, n);
+      if (r === 1 && i32.length !== 0) {
+        const out = i32[this.#ctrl + CTRL_OUT_PTR] >> 2;
+        const frames = this.frames;
+        frames[0] = i32[out];
+        frames[1] = i32[out + 1];
+        frames[2] = i32[out + 2];
+        this.error = 0; // S.OK
+        return 1;
+      }
+      return this.#after(chunk, n, r, rec);
+    }
+    return this.#feedChunk(conn, chunk, n);
+  }
+
+  /** Feeds a chunk of at most 16 bytes as four words: cheaper than any copy into the input area at this size. */
+  #tiny(conn: number, chunk: Uint8Array, n: number): number {
+    let w0 = 0;
+    let w1 = 0;
+    let w2 = 0;
+    let w3 = 0;
+    if (n === 16) {
+      w0 = chunk[0] | (chunk[1] << 8) | (chunk[2] << 16) | (chunk[3] << 24);
+      w1 = chunk[4] | (chunk[5] << 8) | (chunk[6] << 16) | (chunk[7] << 24);
+      w2 = chunk[8] | (chunk[9] << 8) | (chunk[10] << 16) | (chunk[11] << 24);
+      w3 = chunk[12] | (chunk[13] << 8) | (chunk[14] << 16) | (chunk[15] << 24);
+    } else {
+      for (let k = 0; k < n; k++) {
+        const b = chunk[k] << ((k & 3) << 3);
+        if (k < 4) w0 |= b;
+        else if (k < 8) w1 |= b;
+        else if (k < 12) w2 |= b;
+        else w3 |= b;
+      }
+    }
+    return this.#feedWords(conn, n, w0, w1, w2, w3);
+  }
+
+  /** `feed` for any chunk: the input area sized, a skip, a whole copy, or windows. */
+  #feedChunk(conn: number, chunk: Uint8Array, n: number): number {
+    let i32 = this.i32;
+    if (n > this.#inCap || i32.length === 0) {
+      this.#prepare(n);
+      i32 = this.i32;
+    }
+    const rec = conn >> 2;
+    if (n < i32[rec + CONN_SKIP]) return this.#skip(chunk, n, rec);
+    let r: number;
+    if (n <= i32[rec + CONN_COPY]) {
+      if (n <= 16) {
+        r = this.#tiny(conn, chunk, n);
+      } else {
+        this.u8.set(chunk, this.#inPtr);
+        r = this.#feed(conn, n, n);
+      }
+    } else {
+      r = this.#windows(conn, chunk, n, rec);
+    }
+    return this.#after(chunk, n, r, rec);
+  }
+
+  /**
+   * After the calls for a chunk: r >= 0 means r frames and nothing else to
+   * do; otherwise ~r frames, and an error, an unfinished frame to keep, or a
+   * spanning frame to join.
+   */
+  #after(chunk: Uint8Array, n: number, r: number, rec: number): number {
+    let i32 = this.i32;
+    if (i32.length === 0) {
+      // memory.grow detached the old buffer: its views read as empty.
+      this.#refresh();
+      i32 = this.i32;
+    }
+    const count = r >= 0 ? r : ~r;
+    if (count > 0) {
+      const words = count * 3;
+      let frames = this.frames;
+      if (frames.length < words) {
+        frames = new Int32Array(Math.max(words, frames.length * 2));
+        this.frames = frames;
+      }
+      const out = i32[this.#ctrl + CTRL_OUT_PTR] >> 2;
+      // Plain stores, the first triple unrolled: cheaper than a subarray view for the usual handful of frames.
+      frames[0] = i32[out];
+      frames[1] = i32[out + 1];
+      frames[2] = i32[out + 2];
+      for (let k = 3; k < words; k++) frames[k] = i32[out + k];
+    }
+    if (r >= 0) {
+      this.error = 0; // S.OK
+      return r;
+    }
+    const error = i32[this.#ctrl + CTRL_ERR];
+    this.error = error;
+    this.#keep(this.#held[i32[rec + CONN_SLOT]], chunk, n, count, i32[this.#ctrl + CTRL_HOLD], error);
+    return count;
+  }
+
+  /** A chunk that only continues a frame of known length: kept, without a call. */
+  #skip(chunk: Uint8Array, n: number, rec: number): number {
+    const i32 = this.i32;
+    i32[rec + CONN_SKIP] -= n;
+    i32[rec + CONN_AT] -= n;
+    i32[rec + CONN_HAVE] += n;
+    const h = this.#held[i32[rec + CONN_SLOT]];
+    if (n > 0) h.parts[h.n++] = chunk;
+    h.bytes += n;
+    this.error = S.OK;
+    return 0;
+  }
+
+  /** Makes the input area hold n bytes, and the views current. */
+  #prepare(n: number): void {
     if (n > this.#inCap) {
       this.#inPtr = this.exports.reserve_input(n);
       this.#refresh();
       this.#inCap = this.i32[this.#ctrl + S.CTRL_IN_CAP];
-    } else if (this.u8.length === 0) {
-      // memory.grow detached the old buffer: its views read as empty.
+    } else {
       this.#refresh();
     }
-    this.u8.set(chunk, this.#inPtr);
-    const count = this.exports.feed(conn, n);
-    if (this.u8.length === 0) this.#refresh();
-    const i32 = this.i32;
-    const c = this.#ctrl;
-    this.error = i32[c + S.CTRL_ERR];
-    if (count > 0) {
-      const words = count * 3;
-      if (this.frames.length < words) this.frames = new Int32Array(Math.max(words, this.frames.length * 2));
-      const frames = this.frames;
-      const out = i32[c + S.CTRL_OUT_PTR] >> 2;
-      // A plain loop: cheaper than a subarray view for the usual handful of frames.
-      for (let k = 0; k < words; k++) frames[k] = i32[out + k];
-      if (frames[0] < 0) {
-        const ptr = i32[c + S.CTRL_SPAN_PTR];
-        this.span = Buffer.from(this.u8.subarray(ptr, ptr + frames[1]));
+  }
+
+  /**
+   * Copies chunk bytes [at, at+len) into the input area at the same offsets,
+   * and again every `stride` bytes after (stride 0: once), while inside the
+   * chunk and for at most MAX_WINDOWS windows. Returns the first window's end.
+   */
+  #copy(chunk: Uint8Array, n: number, at: number, len: number, stride: number): number {
+    const u8 = this.u8;
+    const base = this.#inPtr;
+    let first = 0;
+    for (let k = 0; k < MAX_WINDOWS && at < n; k++) {
+      let end = at + len;
+      if (end > n) end = n;
+      if (k === 0) first = end;
+      const m = end - at;
+      const p = base + at;
+      // Headers are mostly 2 or 4 bytes: unrolled, those cost half as much as the loop.
+      if (m === 4) {
+        u8[p] = chunk[at];
+        u8[p + 1] = chunk[at + 1];
+        u8[p + 2] = chunk[at + 2];
+        u8[p + 3] = chunk[at + 3];
+      } else if (m === 2) {
+        u8[p] = chunk[at];
+        u8[p + 1] = chunk[at + 1];
+      } else if (m <= 32) {
+        for (let i = 0; i < m; i++) u8[p + i] = chunk[at + i];
+      } else {
+        u8.set(new Uint8Array(chunk.buffer, chunk.byteOffset + at, m), p);
       }
+      if (stride <= 0) break;
+      at += stride;
     }
-    return count;
+    return first;
+  }
+
+  /**
+   * Feeds a chunk window by window: first the plan the core left in the
+   * record, then whatever it asks for. Returns as `feed` does.
+   */
+  #windows(conn: number, chunk: Uint8Array, n: number, rec: number): number {
+    const c = this.#ctrl;
+    let i32 = this.i32;
+    const at = i32[rec + CONN_AT];
+    if (at >= 0 && at < n) this.#copy(chunk, n, at, i32[rec + CONN_LEN], i32[rec + CONN_STRIDE]);
+    let r = this.#feed(conn, n, 0);
+    while (r < 0) {
+      i32 = this.i32;
+      if (i32.length === 0) {
+        this.#refresh();
+        i32 = this.i32;
+      }
+      const need = i32[c + CTRL_NEED_AT];
+      if (need < 0) break;
+      const end = this.#copy(chunk, n, need, i32[c + CTRL_NEED_LEN], i32[c + CTRL_NEED_STRIDE]);
+      r = this.#feedMore(conn, need, end);
+    }
+    return r;
+  }
+
+  /** Moves the unfinished frame's bytes: joins the spanning frame, keeps the new unfinished one. */
+  #keep(h: Held, chunk: Uint8Array, n: number, count: number, hold: number, error: number): void {
+    if (count > 0 && this.frames[0] < 0) {
+      const k = -this.frames[0];
+      if (h.bytes !== k) throw new CoreAbort(`tcp-prefork core: a frame began ${k} bytes back, ${h.bytes} are held`);
+      this.span = join(h, chunk, this.frames[1] - k);
+      release(h);
+    }
+    if (error !== 0 || hold >= n) {
+      // nothing unfinished (a PROXY header in progress is the core's)
+      if (h.n !== 0) release(h);
+      return;
+    }
+    if (hold < 0) {
+      if (h.bytes !== -hold)
+        throw new CoreAbort(`tcp-prefork core: a frame goes on from ${-hold} bytes back, ${h.bytes} are held`);
+      if (n > 0) h.parts[h.n++] = chunk;
+      h.bytes += n;
+      return;
+    }
+    if (h.bytes !== 0) throw new CoreAbort(`tcp-prefork core: ${h.bytes} held bytes were dropped`);
+    h.parts[h.n++] = chunk;
+    h.start = hold;
+    h.bytes = n - hold;
   }
 
   /** Frame i of the last feed, as bytes the caller may keep. */

@@ -22,12 +22,18 @@ const { values } = parseArgs({
 });
 
 if (values.help) {
-  process.stdout.write('usage: npm start -- [--host 127.0.0.1] [--port 9501] [--workers N] [--protocol http|eof|length|raw] [--dispatch hybrid|shared|round_robin]\n                 [--tls-cert cert.pem --tls-key key.pem] [--pid-file PATH]\n');
+  process.stdout.write(
+    'usage: npm start -- [--host 127.0.0.1] [--port 9501] [--workers N] [--protocol http|eof|length|raw] [--dispatch hybrid|shared|round_robin]\n                 [--tls-cert cert.pem --tls-key key.pem] [--pid-file PATH]\n',
+  );
   process.exit(0);
 }
 
-const KEEP = Buffer.from('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: keep-alive\r\nContent-Length: 10\r\n\r\n0123456789');
-const CLOSE = Buffer.from('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: 10\r\n\r\n0123456789');
+const KEEP = Buffer.from(
+  'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: keep-alive\r\nContent-Length: 10\r\n\r\n0123456789',
+);
+const CLOSE = Buffer.from(
+  'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: 10\r\n\r\n0123456789',
+);
 
 const server = new Server(values.host, Number(values.port));
 try {
@@ -55,7 +61,9 @@ server.bind('receive', (_message, remote) => {
 
 server.bind('start', ({ address, port, workers }) => {
   const scheme = server.get('ssl_cert_file') ? 'https' : 'http';
-  process.stdout.write(`demo: ${scheme}://${address.includes(':') ? `[${address}]` : address}:${port}/ master pid ${process.pid}, worker pids ${workers.join(', ')}\n`);
+  process.stdout.write(
+    `demo: ${scheme}://${address.includes(':') ? `[${address}]` : address}:${port}/ master pid ${process.pid}, worker pids ${workers.join(', ')}\n`,
+  );
 });
 
 server.run().catch((err: Error & { code?: string }) => {

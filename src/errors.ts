@@ -12,22 +12,30 @@ export class TcpPreforkError extends Error {
 
 /** A peer sent a frame above `package_max_length`, or no delimiter within it. */
 export class FrameTooLargeError extends TcpPreforkError {
-  constructor(message = 'frame exceeds package_max_length') { super('ERR_FRAME_TOO_LARGE', message); }
+  constructor(message = 'frame exceeds package_max_length') {
+    super('ERR_FRAME_TOO_LARGE', message);
+  }
 }
 
 /** A length header was negative, smaller than the header, or unreadable. */
 export class BadLengthError extends TcpPreforkError {
-  constructor(message = 'bad length field in frame header') { super('ERR_BAD_LENGTH', message); }
+  constructor(message = 'bad length field in frame header') {
+    super('ERR_BAD_LENGTH', message);
+  }
 }
 
 /** An HTTP request head or body framing was malformed. */
 export class BadHttpError extends TcpPreforkError {
-  constructor(message = 'malformed HTTP request') { super('ERR_BAD_HTTP', message); }
+  constructor(message = 'malformed HTTP request') {
+    super('ERR_BAD_HTTP', message);
+  }
 }
 
 /** A PROXY protocol header was missing or malformed. */
 export class BadProxyHeaderError extends TcpPreforkError {
-  constructor(message = 'missing or malformed PROXY protocol header') { super('ERR_BAD_PROXY_HEADER', message); }
+  constructor(message = 'missing or malformed PROXY protocol header') {
+    super('ERR_BAD_PROXY_HEADER', message);
+  }
 }
 
 /** A known setting was given a value outside its schema. */
@@ -35,8 +43,10 @@ export class InvalidSettingError extends TcpPreforkError {
   readonly key: string;
   readonly allowed: string;
   constructor(key: string, allowed: string, ...value: [unknown?]) {
-    super('ERR_INVALID_SETTING', `invalid value for setting "${key}": expected ${allowed}` +
-      (value.length > 0 ? `, got ${describe(value[0])}` : ''));
+    super(
+      'ERR_INVALID_SETTING',
+      `invalid value for setting "${key}": expected ${allowed}` + (value.length > 0 ? `, got ${describe(value[0])}` : ''),
+    );
     this.key = key;
     this.allowed = allowed;
   }
@@ -51,17 +61,23 @@ export class UnknownEventError extends TcpPreforkError {
 
 /** `set` was called after `run()`. */
 export class ServerRunningError extends TcpPreforkError {
-  constructor(message = 'settings cannot change after run()') { super('ERR_SERVER_RUNNING', message); }
+  constructor(message = 'settings cannot change after run()') {
+    super('ERR_SERVER_RUNNING', message);
+  }
 }
 
 /** `send`/`close` was called with no connection to address. */
 export class NoConnectionError extends TcpPreforkError {
-  constructor(message: string) { super('ERR_NO_CONNECTION', message); }
+  constructor(message: string) {
+    super('ERR_NO_CONNECTION', message);
+  }
 }
 
 /** A connection was refused because `max_conn` was reached. */
 export class MaxConnError extends TcpPreforkError {
-  constructor(message = 'max_conn reached; connection refused') { super('ERR_MAX_CONN', message); }
+  constructor(message = 'max_conn reached; connection refused') {
+    super('ERR_MAX_CONN', message);
+  }
 }
 
 /** A worker exited unexpectedly. */
@@ -92,11 +108,16 @@ export class CallbackError extends TcpPreforkError {
 /** Maps a framing status from the core to its error. */
 export function framingError(status: number): TcpPreforkError {
   switch (status) {
-    case S.ERR_FRAME_TOO_LARGE: return new FrameTooLargeError();
-    case S.ERR_BAD_LENGTH: return new BadLengthError();
-    case S.ERR_BAD_HTTP: return new BadHttpError();
-    case S.ERR_BAD_PROXY_HEADER: return new BadProxyHeaderError();
-    default: return new TcpPreforkError('ERR_CORE', `unexpected core status ${status}`);
+    case S.ERR_FRAME_TOO_LARGE:
+      return new FrameTooLargeError();
+    case S.ERR_BAD_LENGTH:
+      return new BadLengthError();
+    case S.ERR_BAD_HTTP:
+      return new BadHttpError();
+    case S.ERR_BAD_PROXY_HEADER:
+      return new BadProxyHeaderError();
+    default:
+      return new TcpPreforkError('ERR_CORE', `unexpected core status ${status}`);
   }
 }
 

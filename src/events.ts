@@ -12,9 +12,21 @@ export interface Remote {
   via?: { ip: string; port: number };
 }
 
-export interface StartInfo { address: string; port: number; workers: number[] }
-export interface WorkerInfo { workerId: number; pid: number }
-export interface WorkerExitInfo { workerId: number; pid: number; code: number | null; signal: string | null }
+export interface StartInfo {
+  address: string;
+  port: number;
+  workers: number[];
+}
+export interface WorkerInfo {
+  workerId: number;
+  pid: number;
+}
+export interface WorkerExitInfo {
+  workerId: number;
+  pid: number;
+  code: number | null;
+  signal: string | null;
+}
 
 export interface Handlers {
   accept?: (remote: Remote) => void;
@@ -33,8 +45,17 @@ export interface Handlers {
 export type EventName = keyof Handlers;
 
 export const EVENTS: readonly EventName[] = [
-  'accept', 'receive', 'close', 'bufferFull', 'bufferDrain',
-  'start', 'shutdown', 'workerStart', 'workerStop', 'workerExit', 'error',
+  'accept',
+  'receive',
+  'close',
+  'bufferFull',
+  'bufferDrain',
+  'start',
+  'shutdown',
+  'workerStart',
+  'workerStop',
+  'workerExit',
+  'error',
 ];
 
 export function checkEvent(event: string, callback: unknown): asserts event is EventName {

@@ -6,7 +6,16 @@ export { EVENTS } from './events.js';
 export type { WorkerStats } from './ipc.js';
 export type { SettingValue } from './settings.js';
 export {
-  TcpPreforkError, FrameTooLargeError, BadLengthError, BadHttpError, BadProxyHeaderError,
-  InvalidSettingError, UnknownEventError, ServerRunningError, NoConnectionError, MaxConnError,
-  WorkerExitError, CallbackError,
+  TcpPreforkError,
+  FrameTooLargeError,
+  BadLengthError,
+  BadHttpError,
+  BadProxyHeaderError,
+  InvalidSettingError,
+  UnknownEventError,
+  ServerRunningError,
+  NoConnectionError,
+  MaxConnError,
+  WorkerExitError,
+  CallbackError,
 } from './errors.js';

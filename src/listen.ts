@@ -10,7 +10,13 @@ export interface BoundHandle {
   close(cb?: () => void): void;
 }
 
-type CreateServerHandle = (address: string, port: number, addressType: number, fd?: number, flags?: number) => BoundHandle | number;
+type CreateServerHandle = (
+  address: string,
+  port: number,
+  addressType: number,
+  fd?: number,
+  flags?: number,
+) => BoundHandle | number;
 
 /** Binds ip:port without listening. Throws an Error with a system `code` (EADDRINUSE, ...). */
 export function bindShared(ip: string, port: number): { handle: BoundHandle; port: number } {

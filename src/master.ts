@@ -53,9 +53,14 @@ function checkTls(st: Settings): void {
   const cert = st.get('ssl_cert_file') as string;
   const key = st.get('ssl_key_file') as string;
   if (!cert && !key) return;
-  if (!cert || !key) throw new InvalidSettingError(cert ? 'ssl_key_file' : 'ssl_cert_file', 'both ssl_cert_file and ssl_key_file, or neither');
-  if (st.get('proxy_protocol') === true) throw new InvalidSettingError('proxy_protocol', 'false when TLS is on (PROXY with TLS is not supported yet)');
-  for (const [k, f] of [['ssl_cert_file', cert], ['ssl_key_file', key]]) {
+  if (!cert || !key)
+    throw new InvalidSettingError(cert ? 'ssl_key_file' : 'ssl_cert_file', 'both ssl_cert_file and ssl_key_file, or neither');
+  if (st.get('proxy_protocol') === true)
+    throw new InvalidSettingError('proxy_protocol', 'false when TLS is on (PROXY with TLS is not supported yet)');
+  for (const [k, f] of [
+    ['ssl_cert_file', cert],
+    ['ssl_key_file', key],
+  ]) {
     try {
       readFileSync(f);
     } catch (err) {
@@ -111,9 +116,13 @@ export class Master {
     const n = st.get('process_number') as number;
     const port = st.get('port') as number;
     // With one worker there is nothing to dispatch: it accepts directly in every mode.
-    this.#mode = n > 1 ? st.get('dispatch_mode') as DispatchMode : 'shared';
+    this.#mode = n > 1 ? (st.get('dispatch_mode') as DispatchMode) : 'shared';
     if (this.#mode !== 'shared') {
-      this.#balancer = new Balancer(() => this.#seats(), st.get('max_conn') as number, (err) => report(this.#handlers, err));
+      this.#balancer = new Balancer(
+        () => this.#seats(),
+        st.get('max_conn') as number,
+        (err) => report(this.#handlers, err),
+      );
     }
     if (this.#mode === 'round_robin') {
       this.#port = await this.#balancer!.listen(this.#address, port, st.get('backlog') as number);
@@ -190,7 +199,13 @@ export class Master {
       execArgv: [...execArgv, `--title=${title}`],
     });
     const rec: WorkerRecord = {
-      workerId, child, pid: child.pid ?? 0, state: 'starting', startedAt: Date.now(), voluntary: false, killTimer: null,
+      workerId,
+      child,
+      pid: child.pid ?? 0,
+      state: 'starting',
+      startedAt: Date.now(),
+      voluntary: false,
+      killTimer: null,
       seat: {
         load: 0,
         given: 0,
@@ -220,11 +235,13 @@ export class Master {
     return rec;
   }
 
-  readonly #dispatch: { [K in ToMaster['type']]: (rec: WorkerRecord, msg: Extract<ToMaster, { type: K }>, handle?: unknown) => void } = {
+  readonly #dispatch: {
+    [K in ToMaster['type']]: (rec: WorkerRecord, msg: Extract<ToMaster, { type: K }>, handle?: unknown) => void;
+  } = {
     hello: (rec) => {
       const mode = this.#mode;
       const setup: ToWorker = { type: 'setup', settings: this.#settings.serialize().toString('base64'), port: this.#port, mode };
-      this.#sendTo(rec, setup, mode === 'round_robin' ? undefined : this.#handle ?? undefined);
+      this.#sendTo(rec, setup, mode === 'round_robin' ? undefined : (this.#handle ?? undefined));
     },
     ready: (rec) => {
       if (rec.state === 'starting') rec.state = 'ready';
@@ -388,7 +405,9 @@ export class Master {
       // Only our own pid file: a newer master may have taken the path.
       try {
         if (readFileSync(this.#pidFile, 'utf8').trim() === String(process.pid)) unlinkSync(this.#pidFile);
-      } catch { /* gone */ }
+      } catch {
+        /* gone */
+      }
     }
     if (this.#loadsTimer) clearTimeout(this.#loadsTimer);
     for (const [sig, fn] of this.#signals) process.off(sig, fn);
@@ -440,11 +459,21 @@ export class Master {
   /** A command from the control socket (the tcp-prefork CLI). */
   async #command(cmd: string): Promise<unknown> {
     switch (cmd) {
-      case 'ping': return { pid: process.pid, name: this.#settings.get('master_name'), port: this.#port, address: this.#address };
-      case 'stats': return this.stats();
-      case 'reload': this.reload(); return { reloading: true };
-      case 'stop': setImmediate(() => { this.#bySignal = true; this.stop(); }); return { stopping: true };
-      default: throw new Error(`unknown command ${cmd}`);
+      case 'ping':
+        return { pid: process.pid, name: this.#settings.get('master_name'), port: this.#port, address: this.#address };
+      case 'stats':
+        return this.stats();
+      case 'reload':
+        this.reload();
+        return { reloading: true };
+      case 'stop':
+        setImmediate(() => {
+          this.#bySignal = true;
+          this.stop();
+        });
+        return { stopping: true };
+      default:
+        throw new Error(`unknown command ${cmd}`);
     }
   }
 

@@ -103,9 +103,11 @@ export class Server {
   send(message: string | Uint8Array, remote?: Target): boolean {
     if (this.#worker) return this.#worker.send(message, remote);
     if (remote === undefined) {
-      throw new NoConnectionError(this.isMaster
-        ? 'send() has no connection to reply to in the master; connections live in the workers'
-        : 'send() without a target must be called inside accept or receive, after run()');
+      throw new NoConnectionError(
+        this.isMaster
+          ? 'send() has no connection to reply to in the master; connections live in the workers'
+          : 'send() without a target must be called inside accept or receive, after run()',
+      );
     }
     return false;
   }

@@ -41,7 +41,11 @@ export class Settings {
       bytes = value;
     } else if (typeof value === 'object') {
       let json: string | undefined;
-      try { json = JSON.stringify(value); } catch { json = undefined; }
+      try {
+        json = JSON.stringify(value);
+      } catch {
+        json = undefined;
+      }
       if (json === undefined) throw new InvalidSettingError(key, 'a value that can be serialized to JSON', value);
       tag = S.TAG_JSON;
       bytes = Buffer.from(json);
@@ -93,12 +97,18 @@ export class Settings {
     const p = c.ctrl(S.CTRL_STR_PTR);
     const bytes = () => c.u8.subarray(p, p + c.ctrl(S.CTRL_STR_LEN));
     switch (tag) {
-      case S.TAG_NUMBER: return c.ctrlNum();
-      case S.TAG_BOOL: return c.ctrlNum() !== 0;
-      case S.TAG_STRING: return utf8.decode(bytes());
-      case S.TAG_BYTES: return Buffer.from(bytes());
-      case S.TAG_JSON: return JSON.parse(utf8.decode(bytes())) as object;
-      default: return null;
+      case S.TAG_NUMBER:
+        return c.ctrlNum();
+      case S.TAG_BOOL:
+        return c.ctrlNum() !== 0;
+      case S.TAG_STRING:
+        return utf8.decode(bytes());
+      case S.TAG_BYTES:
+        return Buffer.from(bytes());
+      case S.TAG_JSON:
+        return JSON.parse(utf8.decode(bytes())) as object;
+      default:
+        return null;
     }
   }
 

@@ -10,8 +10,17 @@ export interface ServerStats {
 export function summarize(workers: WorkerStats[], respawns: Map<number, number>, uptime: number): ServerStats {
   const list = workers.map((w) => ({ ...w, respawns: respawns.get(w.worker) ?? 0 }));
   const total = {
-    workers: list.length, connections: 0, accepted: 0, closed: 0, aborted: 0, refused: 0, messages: 0,
-    bytes_in: 0, bytes_out: 0, errors: {} as Record<string, number>, rss: 0,
+    workers: list.length,
+    connections: 0,
+    accepted: 0,
+    closed: 0,
+    aborted: 0,
+    refused: 0,
+    messages: 0,
+    bytes_in: 0,
+    bytes_out: 0,
+    errors: {} as Record<string, number>,
+    rss: 0,
     respawns: [...respawns.values()].reduce((a, b) => a + b, 0),
     uptime,
   };

@@ -68,8 +68,14 @@ export class Worker {
   #requestLimit = 0;
 
   readonly #stats = {
-    accepted: 0, closed: 0, aborted: 0, refused: 0, messages: 0,
-    bytes_in: 0, bytes_out: 0, errors: {} as Record<string, number>,
+    accepted: 0,
+    closed: 0,
+    aborted: 0,
+    refused: 0,
+    messages: 0,
+    bytes_in: 0,
+    bytes_out: 0,
+    errors: {} as Record<string, number>,
   };
   readonly #startedAt = Date.now();
   readonly #core = core();
@@ -90,10 +96,18 @@ export class Worker {
     this.workerId = workerId;
     const w = this;
     this.#listeners = {
-      data(chunk) { w.#onData((this as Owned)[CONN], chunk); },
-      end() { w.#onEnd((this as Owned)[CONN]); },
-      error() { (this as Owned)[CONN].aborted = true; },
-      close() { w.#onClose((this as Owned)[CONN]); },
+      data(chunk) {
+        w.#onData((this as Owned)[CONN], chunk);
+      },
+      end() {
+        w.#onEnd((this as Owned)[CONN]);
+      },
+      error() {
+        (this as Owned)[CONN].aborted = true;
+      },
+      close() {
+        w.#onClose((this as Owned)[CONN]);
+      },
     };
   }
 
@@ -125,7 +139,9 @@ export class Worker {
       this.#accept(socket);
     },
     stop: () => this.stop(null),
-    loads: (msg) => { this.#loads = msg.loads; },
+    loads: (msg) => {
+      this.#loads = msg.loads;
+    },
     stats: (msg) => this.#send({ type: 'stats', seq: msg.seq, stats: this.stats() }),
   };
 
@@ -156,8 +172,10 @@ export class Worker {
     this.#requestLimit = maxRequest > 0 ? maxRequest + Math.floor(Math.random() * (maxRequest / 2 + 1)) : 0;
 
     const hybrid = msg.mode === 'hybrid';
-    const server = net.createServer({ noDelay: true, allowHalfOpen: true, pauseOnConnect: hybrid },
-      hybrid ? (socket) => this.#acceptOrHand(socket) : (socket) => this.#accept(socket));
+    const server = net.createServer(
+      { noDelay: true, allowHalfOpen: true, pauseOnConnect: hybrid },
+      hybrid ? (socket) => this.#acceptOrHand(socket) : (socket) => this.#accept(socket),
+    );
     server.on('error', (err) => report(this.#handlers, err));
     this.#server = server;
     if (this.#heartbeatMs > 0) {
@@ -216,8 +234,13 @@ export class Worker {
     const handle = detach(socket);
     // A raw handle is not closed by send(): close our copy once it is across.
     if (handle) {
-      process.send!({ type: 'handoff', connections: this.#conns.size, adopted: this.#adopted } satisfies ToMaster, handle as never,
-        (err: Error | null) => { if (!err) handle.close(); });
+      process.send!(
+        { type: 'handoff', connections: this.#conns.size, adopted: this.#adopted } satisfies ToMaster,
+        handle as never,
+        (err: Error | null) => {
+          if (!err) handle.close();
+        },
+      );
     }
   }
 
@@ -227,7 +250,10 @@ export class Worker {
       socket.destroy();
       this.#stats.refused++;
       this.#count('ERR_MAX_CONN');
-      report(this.#handlers, new MaxConnError(`max_conn reached (${this.#maxConn} on worker ${this.workerId}); connection refused`));
+      report(
+        this.#handlers,
+        new MaxConnError(`max_conn reached (${this.#maxConn} on worker ${this.workerId}); connection refused`),
+      );
       return;
     }
     const remote: Remote = {
@@ -446,7 +472,10 @@ export class Worker {
     let conn: Connection | null | undefined;
     if (target === undefined) {
       conn = this.#current;
-      if (!conn) throw new NoConnectionError('send() without a target must be called inside accept or receive; pass the remote (or its id) to reply later');
+      if (!conn)
+        throw new NoConnectionError(
+          'send() without a target must be called inside accept or receive; pass the remote (or its id) to reply later',
+        );
     } else {
       conn = this.#conns.get(typeof target === 'string' ? target : target?.id);
     }
@@ -481,7 +510,8 @@ export class Worker {
     let conn: Connection | null | undefined;
     if (target === undefined) {
       conn = this.#current;
-      if (!conn) throw new NoConnectionError('close() without a target must be called inside a callback; pass the remote (or its id)');
+      if (!conn)
+        throw new NoConnectionError('close() without a target must be called inside a callback; pass the remote (or its id)');
     } else {
       conn = this.#conns.get(typeof target === 'string' ? target : target?.id);
     }

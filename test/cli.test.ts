@@ -42,7 +42,20 @@ describe('pid_file and the tcp-prefork command', () => {
     expect(s.workers).toHaveLength(2);
     expect(s.workers.map((w: { pid: number }) => w.pid).sort()).toEqual([...workers].sort());
     for (const w of s.workers) {
-      for (const k of ['pid', 'connections', 'accepted', 'closed', 'aborted', 'messages', 'bytes_in', 'bytes_out', 'errors', 'respawns', 'uptime']) expect(w).toHaveProperty(k);
+      for (const k of [
+        'pid',
+        'connections',
+        'accepted',
+        'closed',
+        'aborted',
+        'messages',
+        'bytes_in',
+        'bytes_out',
+        'errors',
+        'respawns',
+        'uptime',
+      ])
+        expect(w).toHaveProperty(k);
     }
     expect(s.total.connections).toBe(4);
     expect(s.total.accepted).toBe(4);
@@ -76,8 +89,14 @@ describe('pid_file and the tcp-prefork command', () => {
     const { proc, workers } = await startFixture({ settings: { process_number: 2, pid_file: pidFile } });
     const r = await cli('reload', '--pid-file', pidFile);
     expect(r.code).toBe(0);
-    expect(await until(() => workers.every((w) => !alive(w)) &&
-      proc.events.filter((e) => e.ev === 'workerStart' && !workers.includes(e.pid)).length === 2, 10_000)).toBe(true);
+    expect(
+      await until(
+        () =>
+          workers.every((w) => !alive(w)) &&
+          proc.events.filter((e) => e.ev === 'workerStart' && !workers.includes(e.pid)).length === 2,
+        10_000,
+      ),
+    ).toBe(true);
   });
 
   it('a missing or stale pid file gives a clear message and a non-zero exit', async () => {
@@ -103,7 +122,18 @@ describe('pid_file and the tcp-prefork command', () => {
 
   it('start runs a user script with its arguments and pid file', async () => {
     const pidFile = pidPath();
-    const p = spawnProc(process.execPath, [CLI, 'start', 'build/src/demo.js', '--pid-file', pidFile, '--', '--port', '0', '--workers', '1']);
+    const p = spawnProc(process.execPath, [
+      CLI,
+      'start',
+      'build/src/demo.js',
+      '--pid-file',
+      pidFile,
+      '--',
+      '--port',
+      '0',
+      '--workers',
+      '1',
+    ]);
     expect(await until(() => /demo: http:\/\/127\.0\.0\.1:\d+\//.test(p.stdout), 15_000)).toBe(true);
     expect(await until(() => existsSync(pidFile))).toBe(true);
     const r = await cli('status', '--pid-file', pidFile, '--json');
@@ -117,15 +147,27 @@ describe('TLS', () => {
   const certDir = mkdtempSync(join(tmpdir(), 'tp-tls-'));
   const cert = join(certDir, 'cert.pem');
   const key = join(certDir, 'key.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-days', '1',
-    '-keyout', key, '-out', cert], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-days', '1', '-keyout', key, '-out', cert],
+    { stdio: 'ignore' },
+  );
 
   it('serves framed messages over TLS to a real TLS client; plain bytes cost only that connection', async () => {
-    const { proc, port } = await startFixture({ settings: { process_number: 1, protocol: 'eof', ssl_cert_file: cert, ssl_key_file: key }, logReceive: true, logData: true });
+    const { proc, port } = await startFixture({
+      settings: { process_number: 1, protocol: 'eof', ssl_cert_file: cert, ssl_key_file: key },
+      logReceive: true,
+      logData: true,
+    });
     const socket = tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false });
-    await new Promise<void>((resolve, reject) => { socket.once('secureConnect', () => resolve()); socket.once('error', reject); });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('secureConnect', () => resolve());
+      socket.once('error', reject);
+    });
     let got = '';
-    socket.on('data', (d) => { got += d; });
+    socket.on('data', (d) => {
+      got += d;
+    });
     socket.write('sec');
     socket.write('ret\r\nsecond\r\n');
     expect(await until(() => got === 'secret\r\nsecond\r\n')).toBe(true);

@@ -8,10 +8,27 @@ import { core, Core } from '../src/core.js';
 import { Settings } from '../src/settings.js';
 import { framingError } from '../src/errors.js';
 import {
-  type GenFrame, type LengthCfg, type FeedResult,
-  owned, joinFrames, splitAt, oneByteChunks, feedAll, feedInterleaved, feedOne, expectFrames, lookahead,
-  eofFrameArb, lengthFrameArb, lengthCfgs, lengthPacket, lengthHeader, httpRequestArb,
-  cutsArb, pickCuts, PACK,
+  type GenFrame,
+  type LengthCfg,
+  type FeedResult,
+  owned,
+  joinFrames,
+  splitAt,
+  oneByteChunks,
+  feedAll,
+  feedInterleaved,
+  feedOne,
+  expectFrames,
+  lookahead,
+  eofFrameArb,
+  lengthFrameArb,
+  lengthCfgs,
+  lengthPacket,
+  lengthHeader,
+  httpRequestArb,
+  cutsArb,
+  pickCuts,
+  PACK,
 } from './helpers/frames.js';
 
 const c = core();
@@ -89,7 +106,12 @@ function checkSplits(cfg: Config, frames: GenFrame[], cuts: { random: number[]; 
  * frames before the first one longer than `max`, then ERR_FRAME_TOO_LARGE
  * (or no error if none is longer), and never buffers more than `max` bytes.
  */
-function checkLimit(cfg: Config, frames: GenFrame[], max: number, cuts: { random: number[]; marked: number[]; dense: boolean }): void {
+function checkLimit(
+  cfg: Config,
+  frames: GenFrame[],
+  max: number,
+  cuts: { random: number[]; marked: number[]; dense: boolean },
+): void {
   const firstBig = frames.findIndex((f) => f.bytes.length > max);
   const want = firstBig < 0 ? frames : frames.slice(0, firstBig);
   const { stream, marks } = joinFrames(frames);
@@ -122,24 +144,27 @@ function limitArb(frames: fc.Arbitrary<GenFrame>) {
 
 describe('split invariance (property)', () => {
   it('raw: every chunk is one message, as a zero-copy view of that chunk', () => {
-    fc.assert(fc.property(fc.uint8Array({ minLength: 1, maxLength: 600 }), cutsArb, (bytes, cuts) => {
-      const stream = owned(bytes);
-      const chunks = splitAt(stream, pickCuts(stream.length, [], cuts));
-      const conn = openWith({ protocol: 'raw' });
-      try {
-        const r = feedAll(c, conn, chunks);
-        expect(r.error).toBe(OK);
-        expect(r.frames.length).toBe(chunks.length);
-        r.frames.forEach((m, i) => {
-          expect(m.equals(chunks[i])).toBe(true);
-          expect(r.zeroCopy[i]).toBe(true);
-          expect(r.flags[i]).toBe(0);
-        });
-        expect(c.buffered(conn)).toBe(0);
-      } finally {
-        c.close(conn);
-      }
-    }), { numRuns: 150 });
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 1, maxLength: 600 }), cutsArb, (bytes, cuts) => {
+        const stream = owned(bytes);
+        const chunks = splitAt(stream, pickCuts(stream.length, [], cuts));
+        const conn = openWith({ protocol: 'raw' });
+        try {
+          const r = feedAll(c, conn, chunks);
+          expect(r.error).toBe(OK);
+          expect(r.frames.length).toBe(chunks.length);
+          r.frames.forEach((m, i) => {
+            expect(m.equals(chunks[i])).toBe(true);
+            expect(r.zeroCopy[i]).toBe(true);
+            expect(r.flags[i]).toBe(0);
+          });
+          expect(c.buffered(conn)).toBe(0);
+        } finally {
+          c.close(conn);
+        }
+      }),
+      { numRuns: 150 },
+    );
   });
 
   const delimiters: [string, Buffer][] = [
@@ -157,9 +182,12 @@ describe('split invariance (property)', () => {
     it(`eof ${name}: any split yields the frames of the unsplit stream`, () => {
       const cfg: Config = { protocol: 'eof', package_eof: delim.toString('latin1') };
       if (delim.some((b) => b > 0x7f)) cfg.package_eof = delim; // raw bytes, not UTF-8 of latin1
-      fc.assert(fc.property(fc.array(eofFrameArb(delim), { maxLength: 12 }), cutsArb, (frames, cuts) => {
-        checkSplits(cfg, frames, cuts);
-      }), { numRuns: 250 });
+      fc.assert(
+        fc.property(fc.array(eofFrameArb(delim), { maxLength: 12 }), cutsArb, (frames, cuts) => {
+          checkSplits(cfg, frames, cuts);
+        }),
+        { numRuns: 250 },
+      );
     });
   }
 
@@ -167,16 +195,22 @@ describe('split invariance (property)', () => {
     it(`length '${type}': any split yields the frames of the unsplit stream, for several offsets`, () => {
       const cfgArb = fc.constantFrom(...lengthCfgs(type));
       const arb = cfgArb.chain((cfg) => fc.tuple(fc.constant(cfg), fc.array(lengthFrameArb(cfg), { maxLength: 10 }), cutsArb));
-      fc.assert(fc.property(arb, ([cfg, frames, cuts]) => {
-        checkSplits(lengthConfig(cfg), frames, cuts);
-      }), { numRuns: 200 });
+      fc.assert(
+        fc.property(arb, ([cfg, frames, cuts]) => {
+          checkSplits(lengthConfig(cfg), frames, cuts);
+        }),
+        { numRuns: 200 },
+      );
     });
   }
 
   it('http: any split of pipelined requests yields the same requests and FLAG_CLOSE flags', () => {
-    fc.assert(fc.property(fc.array(httpRequestArb, { maxLength: 6 }), cutsArb, (frames, cuts) => {
-      checkSplits({ protocol: 'http' }, frames, cuts);
-    }), { numRuns: 800 });
+    fc.assert(
+      fc.property(fc.array(httpRequestArb, { maxLength: 6 }), cutsArb, (frames, cuts) => {
+        checkSplits({ protocol: 'http' }, frames, cuts);
+      }),
+      { numRuns: 800 },
+    );
   });
 
   it('eof: a chunk ending inside the delimiter never matches, at every alignment, even when the next bytes sit past its end', () => {
@@ -198,14 +232,21 @@ describe('split invariance (property)', () => {
             const r: FeedResult = { frames: [], flags: [], zeroCopy: [], error: 0, errorChunk: -1 };
             plant(chunks[0]);
             feedOne(c, conn, chunks[0], r, 0);
-            if (r.frames.length !== lead) throw new Error(`delim ${JSON.stringify(delim.toString('latin1'))} lead ${lead} body ${body} cut ${k}: ${r.frames.length} frames before the cut`);
+            if (r.frames.length !== lead)
+              throw new Error(
+                `delim ${JSON.stringify(delim.toString('latin1'))} lead ${lead} body ${body} cut ${k}: ${r.frames.length} frames before the cut`,
+              );
             plant(chunks[1]);
             feedOne(c, conn, chunks[1], r, 1);
-            expectFrames(r, [
-              ...Array.from({ length: lead }, () => ({ bytes: Buffer.concat([Buffer.from('p'), delim]), flags: 0, marks: [] })),
-              { bytes: frame, flags: 0, marks: [] },
-              { bytes: Buffer.concat([Buffer.from('z'), delim]), flags: 0, marks: [] },
-            ], `delim ${JSON.stringify(delim.toString('latin1'))} lead ${lead} body ${body} cut ${k}`);
+            expectFrames(
+              r,
+              [
+                ...Array.from({ length: lead }, () => ({ bytes: Buffer.concat([Buffer.from('p'), delim]), flags: 0, marks: [] })),
+                { bytes: frame, flags: 0, marks: [] },
+                { bytes: Buffer.concat([Buffer.from('z'), delim]), flags: 0, marks: [] },
+              ],
+              `delim ${JSON.stringify(delim.toString('latin1'))} lead ${lead} body ${body} cut ${k}`,
+            );
           }
           c.close(conn);
           c.close(raw);
@@ -214,7 +255,7 @@ describe('split invariance (property)', () => {
     }
   });
 
-  it('http: a chunk ending inside the head\'s CRLFCRLF never completes it, at every alignment', () => {
+  it("http: a chunk ending inside the head's CRLFCRLF never completes it, at every alignment", () => {
     for (let pad = 0; pad <= 40; pad++) {
       const req = b(`GET /${'a'.repeat(pad)} HTTP/1.1\r\n\r\n`);
       for (const lead of [Buffer.alloc(0), GET]) {
@@ -230,7 +271,11 @@ describe('split invariance (property)', () => {
           expect(r.frames.length, `pad ${pad} cut ${k}`).toBe(lead.length ? 1 : 0);
           plant(chunks[1]);
           feedOne(c, conn, chunks[1], r, 1);
-          expectFrames(r, [...(lead.length ? [lead] : []), req, GET].map((x) => ({ bytes: x, flags: 0, marks: [] })), `pad ${pad} cut ${k}`);
+          expectFrames(
+            r,
+            [...(lead.length ? [lead] : []), req, GET].map((x) => ({ bytes: x, flags: 0, marks: [] })),
+            `pad ${pad} cut ${k}`,
+          );
           c.close(conn);
         }
         c.close(raw);
@@ -251,25 +296,35 @@ describe('split invariance (property)', () => {
   });
 
   it('eof: package_max_length is inclusive and enforced under any split', () => {
-    const arb = fc.constantFrom(...delimiters.map(([, d]) => d)).chain((d) =>
-      fc.tuple(fc.constant(d), limitArb(eofFrameArb(d, 60))));
-    fc.assert(fc.property(arb, ([delim, { frames, max, cuts }]) => {
-      checkLimit({ protocol: 'eof', package_eof: delim }, frames, max, cuts);
-    }), { numRuns: 400 });
+    const arb = fc
+      .constantFrom(...delimiters.map(([, d]) => d))
+      .chain((d) => fc.tuple(fc.constant(d), limitArb(eofFrameArb(d, 60))));
+    fc.assert(
+      fc.property(arb, ([delim, { frames, max, cuts }]) => {
+        checkLimit({ protocol: 'eof', package_eof: delim }, frames, max, cuts);
+      }),
+      { numRuns: 400 },
+    );
   });
 
   it('length: package_max_length is inclusive and enforced under any split', () => {
     const cfgs = Object.keys(PACK).flatMap(lengthCfgs);
     const arb = fc.constantFrom(...cfgs).chain((cfg) => fc.tuple(fc.constant(cfg), limitArb(lengthFrameArb(cfg))));
-    fc.assert(fc.property(arb, ([cfg, { frames, max, cuts }]) => {
-      checkLimit(lengthConfig(cfg), frames, max, cuts);
-    }), { numRuns: 400 });
+    fc.assert(
+      fc.property(arb, ([cfg, { frames, max, cuts }]) => {
+        checkLimit(lengthConfig(cfg), frames, max, cuts);
+      }),
+      { numRuns: 400 },
+    );
   });
 
   it('http: package_max_length is inclusive and enforced under any split', () => {
-    fc.assert(fc.property(limitArb(httpRequestArb), ({ frames, max, cuts }) => {
-      checkLimit({ protocol: 'http' }, frames, max, cuts);
-    }), { numRuns: 500 });
+    fc.assert(
+      fc.property(limitArb(httpRequestArb), ({ frames, max, cuts }) => {
+        checkLimit({ protocol: 'http' }, frames, max, cuts);
+      }),
+      { numRuns: 500 },
+    );
   });
 });
 
@@ -332,7 +387,14 @@ function errorCases(): ErrorCase[] {
       valid: lengthPacket(cfg, 9),
     });
   }
-  for (const [type, value] of [['l', -1], ['l', -2147483648], ['c', -1], ['c', -128], ['s', -1], ['s', -32768]] as const) {
+  for (const [type, value] of [
+    ['l', -1],
+    ['l', -2147483648],
+    ['c', -1],
+    ['c', -128],
+    ['s', -1],
+    ['s', -32768],
+  ] as const) {
     const cfg: LengthCfg = { type, lengthOffset: 1, bodyOffset: 1 + PACK[type].size };
     cases.push({
       name: `length '${type}': negative length ${value}`,
@@ -377,58 +439,80 @@ function errorCases(): ErrorCase[] {
   const H = { protocol: 'http', package_max_length: hmax };
   cases.push({
     name: 'http: head longer than package_max_length',
-    cfg: H, good: [GET, POST5],
+    cfg: H,
+    good: [GET, POST5],
     bad: http('GET / HTTP/1.1\r\nX-Long: ' + 'v'.repeat(hmax) + '\r\n\r\n'),
-    error: ERR_FRAME_TOO_LARGE, valid: GET,
+    error: ERR_FRAME_TOO_LARGE,
+    valid: GET,
   });
   cases.push({
     name: 'http: Content-Length above package_max_length',
-    cfg: H, good: [GET],
+    cfg: H,
+    good: [GET],
     bad: http(`POST / HTTP/1.1\r\nContent-Length: ${hmax + 1}\r\n\r\nabc`),
-    error: ERR_FRAME_TOO_LARGE, valid: GET,
+    error: ERR_FRAME_TOO_LARGE,
+    valid: GET,
   });
   const clHead = (n: number) => `POST / HTTP/1.1\r\nContent-Length: ${n}\r\n\r\n`;
   const clFit = hmax - clHead(100).length; // a 3-digit Content-Length that fills the frame exactly
   cases.push({
     name: 'http: head plus Content-Length exactly package_max_length, then one byte above',
-    cfg: H, good: [GET, http(clHead(clFit) + 'b'.repeat(clFit))],
+    cfg: H,
+    good: [GET, http(clHead(clFit) + 'b'.repeat(clFit))],
     bad: http(clHead(clFit + 1)),
-    error: ERR_FRAME_TOO_LARGE, valid: GET,
+    error: ERR_FRAME_TOO_LARGE,
+    valid: GET,
   });
   cases.push({
     name: 'http: absurd Content-Length (30 digits)',
-    cfg: H, good: [GET],
+    cfg: H,
+    good: [GET],
     bad: http('POST / HTTP/1.1\r\nContent-Length: 999999999999999999999999999999\r\n\r\n'),
-    error: ERR_FRAME_TOO_LARGE, valid: GET,
+    error: ERR_FRAME_TOO_LARGE,
+    valid: GET,
   });
   cases.push({
     name: 'http: chunk size above package_max_length',
-    cfg: H, good: [GET],
+    cfg: H,
+    good: [GET],
     bad: http(`POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n${(hmax + 1).toString(16)}\r\n`),
-    error: ERR_FRAME_TOO_LARGE, valid: GET,
+    error: ERR_FRAME_TOO_LARGE,
+    valid: GET,
   });
   cases.push({
     name: 'http: huge chunk size (20 hex digits)',
-    cfg: H, good: [GET],
+    cfg: H,
+    good: [GET],
     bad: http('POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffffffff\r\n'),
-    error: ERR_FRAME_TOO_LARGE, valid: GET,
+    error: ERR_FRAME_TOO_LARGE,
+    valid: GET,
   });
   cases.push({
     name: 'http: many small chunks add up past package_max_length',
-    cfg: H, good: [GET],
+    cfg: H,
+    good: [GET],
     bad: http('POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n' + 'a\r\n0123456789\r\n'.repeat(20) + '0\r\n\r\n'),
-    error: ERR_FRAME_TOO_LARGE, valid: GET,
+    error: ERR_FRAME_TOO_LARGE,
+    valid: GET,
   });
   cases.push({
     name: 'http: trailers run past package_max_length',
-    cfg: H, good: [GET],
+    cfg: H,
+    good: [GET],
     bad: http('POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n' + 'T: v\r\n'.repeat(40) + '\r\n'),
-    error: ERR_FRAME_TOO_LARGE, valid: GET,
+    error: ERR_FRAME_TOO_LARGE,
+    valid: GET,
   });
   // ---- http: malformed
-  const bad = (name: string, text: string) => cases.push({
-    name: `http: ${name}`, cfg: { protocol: 'http' }, good: [GET, POST5], bad: http(text), error: ERR_BAD_HTTP, valid: GET,
-  });
+  const bad = (name: string, text: string) =>
+    cases.push({
+      name: `http: ${name}`,
+      cfg: { protocol: 'http' },
+      good: [GET, POST5],
+      bad: http(text),
+      error: ERR_BAD_HTTP,
+      valid: GET,
+    });
   bad('request line without a version (HTTP/0.9)', 'GET /\r\nHost: x\r\n\r\n');
   bad('HTTP/2.0 request line', 'GET / HTTP/2.0\r\n\r\n');
   bad('lower-case http version', 'GET / http/1.1\r\n\r\n');
@@ -455,8 +539,14 @@ function errorCases(): ErrorCase[] {
   bad('Content-Length with inner space', 'POST / HTTP/1.1\r\nContent-Length: 1 0\r\n\r\n');
   bad('Content-Length list', 'POST / HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\nhello');
   bad('conflicting Content-Lengths', 'POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!');
-  bad('Transfer-Encoding then Content-Length', 'POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n');
-  bad('Content-Length then Transfer-Encoding', 'POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n');
+  bad(
+    'Transfer-Encoding then Content-Length',
+    'POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n',
+  );
+  bad(
+    'Content-Length then Transfer-Encoding',
+    'POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+  );
   bad('Transfer-Encoding not ending in chunked', 'POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n');
   bad('Transfer-Encoding: gzip', 'POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n');
   bad('Transfer-Encoding in HTTP/1.0', 'POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n');
@@ -473,7 +563,11 @@ function errorCases(): ErrorCase[] {
   for (const g of [0x00, 0x01, 0x0d, 0x0a, 0x20, 0x7f, 0x80, 0xff, 0x28, 0x7b, 0x3a, 0x2c]) {
     cases.push({
       name: `http: garbage first byte 0x${g.toString(16).padStart(2, '0')}`,
-      cfg: { protocol: 'http' }, good: [GET, POST5], bad: Buffer.from([g]), error: ERR_BAD_HTTP, valid: GET,
+      cfg: { protocol: 'http' },
+      good: [GET, POST5],
+      bad: Buffer.from([g]),
+      error: ERR_BAD_HTTP,
+      valid: GET,
     });
   }
   return cases;
@@ -495,7 +589,13 @@ describe('errors from real bytes', () => {
         ['one chunk', [owned(stream)]],
         ['1-byte chunks', oneByteChunks(owned(stream))],
         ['good frames, then the bad bytes', [owned(Buffer.concat(ec.good)), owned(ec.bad)]],
-        ['3-byte chunks', splitAt(owned(stream), Array.from({ length: stream.length }, (_, i) => i * 3))],
+        [
+          '3-byte chunks',
+          splitAt(
+            owned(stream),
+            Array.from({ length: stream.length }, (_, i) => i * 3),
+          ),
+        ],
       ];
       for (const [label, chunks] of splits) {
         settings.reset();
@@ -564,7 +664,10 @@ describe('errors from real bytes', () => {
 
   it('eof: a frame of exactly package_max_length is accepted, one more byte is refused, under 1-byte chunks', () => {
     for (const delim of ['\r\n', '12345678', 'x']) {
-      for (const [len, want] of [[100, OK], [101, ERR_FRAME_TOO_LARGE]] as const) {
+      for (const [len, want] of [
+        [100, OK],
+        [101, ERR_FRAME_TOO_LARGE],
+      ] as const) {
         const frame = owned('a'.repeat(len - delim.length) + delim);
         const conn = openWith({ protocol: 'eof', package_eof: delim, package_max_length: 100 });
         const r = feedAll(c, conn, oneByteChunks(frame), false, () => expect(c.buffered(conn)).toBeLessThanOrEqual(100));
@@ -614,16 +717,22 @@ describe('errors from real bytes', () => {
   });
 
   it('http: garbage is refused early, long before package_max_length', () => {
-    fc.assert(fc.property(
-      fc.integer({ min: 0, max: 255 }).filter((x) => !"!#$%&'*+-.^_`|~".includes(String.fromCharCode(x)) && !/[0-9A-Za-z]/.test(String.fromCharCode(x))),
-      fc.uint8Array({ maxLength: 30 }),
-      (first, rest) => {
-        const conn = openWith({ protocol: 'http' });
-        const chunk = owned(Buffer.concat([Buffer.from([first]), rest]));
-        expect(c.feed(conn, chunk)).toBe(0);
-        expect(c.error).toBe(ERR_BAD_HTTP);
-        c.close(conn);
-      }), { numRuns: 200 });
+    fc.assert(
+      fc.property(
+        fc
+          .integer({ min: 0, max: 255 })
+          .filter((x) => !"!#$%&'*+-.^_`|~".includes(String.fromCharCode(x)) && !/[0-9A-Za-z]/.test(String.fromCharCode(x))),
+        fc.uint8Array({ maxLength: 30 }),
+        (first, rest) => {
+          const conn = openWith({ protocol: 'http' });
+          const chunk = owned(Buffer.concat([Buffer.from([first]), rest]));
+          expect(c.feed(conn, chunk)).toBe(0);
+          expect(c.error).toBe(ERR_BAD_HTTP);
+          c.close(conn);
+        },
+      ),
+      { numRuns: 200 },
+    );
     // a binary stream of tchars with no space is refused once the method exceeds 32 bytes
     const conn = openWith({ protocol: 'http' });
     const r = feedAll(c, conn, oneByteChunks(owned('A'.repeat(100))));
@@ -652,7 +761,10 @@ describe('errors from real bytes', () => {
       }
       throw new Error('no size');
     };
-    for (const [total, want] of [[max, OK], [max + 1, ERR_FRAME_TOO_LARGE]] as const) {
+    for (const [total, want] of [
+      [max, OK],
+      [max + 1, ERR_FRAME_TOO_LARGE],
+    ] as const) {
       const frame = make(total);
       for (const chunks of [[frame], oneByteChunks(frame)]) {
         const conn = openWith({ protocol: 'http', package_max_length: max });
@@ -671,7 +783,10 @@ describe('empty chunks', () => {
     const cases: [Config, Buffer][] = [
       [{ protocol: 'raw' }, b('raw bytes')],
       [{ protocol: 'eof' }, b('line one\r\n')],
-      [lengthConfig({ type: 'N', lengthOffset: 0, bodyOffset: 4 }), lengthPacket({ type: 'N', lengthOffset: 0, bodyOffset: 4 }, 20)],
+      [
+        lengthConfig({ type: 'N', lengthOffset: 0, bodyOffset: 4 }),
+        lengthPacket({ type: 'N', lengthOffset: 0, bodyOffset: 4 }, 20),
+      ],
       [{ protocol: 'http' }, POST5],
     ];
     for (const [cfg, frame] of cases) {
@@ -680,7 +795,15 @@ describe('empty chunks', () => {
       expect(c.error).toBe(OK);
       const raw = cfg.protocol === 'raw';
       // a frame in three parts with empty chunks between, then the tail of one more after an empty chunk
-      const parts = [frame.subarray(0, 3), empty, frame.subarray(3, 7), empty, Buffer.concat([frame.subarray(7), frame.subarray(0, 2)]), empty, frame.subarray(2)];
+      const parts = [
+        frame.subarray(0, 3),
+        empty,
+        frame.subarray(3, 7),
+        empty,
+        Buffer.concat([frame.subarray(7), frame.subarray(0, 2)]),
+        empty,
+        frame.subarray(2),
+      ];
       const got: Buffer[] = [];
       for (const p of parts) {
         const chunk = owned(p);
@@ -740,8 +863,18 @@ describe('many frames in one chunk', () => {
   const cases: [string, Config, Buffer, Buffer][] = [
     ['eof, 1-byte delimiter', { protocol: 'eof', package_eof: '\n' }, b('\n'), b('span\n')],
     ['eof, 8-byte delimiter', { protocol: 'eof', package_eof: '12345678' }, b('12345678'), b('span12345678')],
-    ["length 'C', body_offset 0", lengthConfig({ type: 'C', lengthOffset: 0, bodyOffset: 0 }), Buffer.from([1]), Buffer.from([5, 1, 2, 3, 4])],
-    ["length 'N'", lengthConfig({ type: 'N', lengthOffset: 0, bodyOffset: 4 }), Buffer.from([0, 0, 0, 0]), Buffer.from([0, 0, 0, 2, 9, 9])],
+    [
+      "length 'C', body_offset 0",
+      lengthConfig({ type: 'C', lengthOffset: 0, bodyOffset: 0 }),
+      Buffer.from([1]),
+      Buffer.from([5, 1, 2, 3, 4]),
+    ],
+    [
+      "length 'N'",
+      lengthConfig({ type: 'N', lengthOffset: 0, bodyOffset: 4 }),
+      Buffer.from([0, 0, 0, 0]),
+      Buffer.from([0, 0, 0, 2, 9, 9]),
+    ],
     ['http, 16-byte requests', { protocol: 'http' }, b('A / HTTP/1.1\r\n\r\n'), GET],
   ];
   for (const [name, cfg, tiny, span] of cases) {
@@ -786,7 +919,9 @@ describe('large frame', () => {
     // a cheap non-repeating fill: xorshift words
     let x = 0x9e3779b9;
     for (let i = 0; i < size; i += 4) {
-      x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
       frame.writeInt32LE(x | 0, i);
     }
     frame.writeUInt32BE(size - 4, 0);
@@ -807,7 +942,9 @@ describe('large frame', () => {
     }
     const ms = performance.now() - t0;
     const after = own.memory.buffer.byteLength;
-    console.log(`64 MiB frame: ${ms.toFixed(0)} ms, linear memory ${(before / MiB).toFixed(1)} -> ${(after / MiB).toFixed(1)} MiB, peak buffered ${(peakBuffered / MiB).toFixed(1)} MiB`);
+    console.log(
+      `64 MiB frame: ${ms.toFixed(0)} ms, linear memory ${(before / MiB).toFixed(1)} -> ${(after / MiB).toFixed(1)} MiB, peak buffered ${(peakBuffered / MiB).toFixed(1)} MiB`,
+    );
     expect(got.length).toBe(2);
     expect(got[0].length).toBe(size);
     expect(got[0].readUInt32BE(0)).toBe(size - 4);
@@ -857,7 +994,13 @@ describe('zero-copy and copies', () => {
     const cases: [Config, Buffer[]][] = [
       [{ protocol: 'raw' }, [b('anything at all')]],
       [{ protocol: 'eof' }, [b('a\r\n'), b('bb\r\n'), b('\r\n')]],
-      [lengthConfig({ type: 'n', lengthOffset: 0, bodyOffset: 2 }), [lengthPacket({ type: 'n', lengthOffset: 0, bodyOffset: 2 }, 5), lengthPacket({ type: 'n', lengthOffset: 0, bodyOffset: 2 }, 2)]],
+      [
+        lengthConfig({ type: 'n', lengthOffset: 0, bodyOffset: 2 }),
+        [
+          lengthPacket({ type: 'n', lengthOffset: 0, bodyOffset: 2 }, 5),
+          lengthPacket({ type: 'n', lengthOffset: 0, bodyOffset: 2 }, 2),
+        ],
+      ],
       [{ protocol: 'http' }, [GET, POST5]],
     ];
     for (const [cfg, frames] of cases) {

@@ -7,7 +7,10 @@ import { Client, cleanup, spawnProc, type Proc } from './helpers/proc.js';
 const run = promisify(execFile);
 afterEach(cleanup);
 
-async function startDemo(args: string[], viaNpm = false): Promise<{ proc: Proc; port: number; master: number; workers: number[] }> {
+async function startDemo(
+  args: string[],
+  viaNpm = false,
+): Promise<{ proc: Proc; port: number; master: number; workers: number[] }> {
   const proc = viaNpm
     ? spawnProc('npm', ['start', '--ignore-scripts', '--silent', '--', ...args])
     : spawnProc(process.execPath, ['build/src/demo.js', ...args]);
@@ -40,12 +43,19 @@ describe('npm start', () => {
     expect(stdout).toMatch(/Content-Length: 10\r\n/);
     expect(stdout.endsWith('\r\n\r\n0123456789')).toBe(true);
     const pipelined = await Client.open(port);
-    await pipelined.write('GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\nGET /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    await pipelined.write(
+      'GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\nGET /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+    );
     await pipelined.done;
     expect(pipelined.data.toString().match(/0123456789/g)).toHaveLength(3);
     process.kill(master, 'SIGTERM');
     await new Promise<void>((resolve) => {
-      const t = setInterval(() => { if (/master pid \d+ exited/.test(proc.stdout)) { clearInterval(t); resolve(); } }, 20);
+      const t = setInterval(() => {
+        if (/master pid \d+ exited/.test(proc.stdout)) {
+          clearInterval(t);
+          resolve();
+        }
+      }, 20);
     });
     const exits = workers.map((w) => proc.stdout.indexOf(`pid ${w} exited`));
     const masterExit = proc.stdout.indexOf(`master pid ${master} exited`);
@@ -55,14 +65,18 @@ describe('npm start', () => {
 
   it('serves ApacheBench without -k (HTTP/1.0, one connection per request)', async () => {
     const { port } = await startDemo(['--port', '0', '--workers', '2']);
-    const { stdout } = await run('ab', ['-q', '-n', '2000', '-c', '50', '-s', '5', `http://127.0.0.1:${port}/`], { timeout: 30_000 });
+    const { stdout } = await run('ab', ['-q', '-n', '2000', '-c', '50', '-s', '5', `http://127.0.0.1:${port}/`], {
+      timeout: 30_000,
+    });
     const s = abStats(stdout);
     expect(s).toMatchObject({ complete: 2000, failed: 0, non2xx: 0, keepAlive: 0, length: 10 });
   }, 60_000);
 
   it('serves ApacheBench with -k (keep-alive)', async () => {
     const { port } = await startDemo(['--port', '0', '--workers', '2']);
-    const { stdout } = await run('ab', ['-q', '-k', '-n', '5000', '-c', '20', '-s', '5', `http://127.0.0.1:${port}/`], { timeout: 30_000 });
+    const { stdout } = await run('ab', ['-q', '-k', '-n', '5000', '-c', '20', '-s', '5', `http://127.0.0.1:${port}/`], {
+      timeout: 30_000,
+    });
     const s = abStats(stdout);
     expect(s).toMatchObject({ complete: 5000, failed: 0, non2xx: 0, keepAlive: 5000, length: 10 });
   }, 60_000);
@@ -74,6 +88,8 @@ describe('npm start', () => {
     await c.write('line\r\n');
     expect((await c.waitBytes(10)).toString()).toMatch(/0123456789$/);
     c.destroy();
-    await expect(run(process.execPath, ['build/src/demo.js', '--protocol', 'udp', '--port', '0'])).rejects.toMatchObject({ code: 2 });
+    await expect(run(process.execPath, ['build/src/demo.js', '--protocol', 'udp', '--port', '0'])).rejects.toMatchObject({
+      code: 2,
+    });
   }, 30_000);
 });

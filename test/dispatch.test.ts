@@ -24,7 +24,9 @@ function holdsSocket(pid: number, inode: number): boolean {
   for (const fd of readdirSync(`/proc/${pid}/fd`)) {
     try {
       if (readlinkSync(`/proc/${pid}/fd/${fd}`) === `socket:[${inode}]`) return true;
-    } catch { /* closed meanwhile */ }
+    } catch {
+      /* closed meanwhile */
+    }
   }
   return false;
 }
@@ -35,7 +37,9 @@ function socketFds(pid: number): number {
   for (const fd of readdirSync(`/proc/${pid}/fd`)) {
     try {
       if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:')) n++;
-    } catch { /* closed meanwhile */ }
+    } catch {
+      /* closed meanwhile */
+    }
   }
   return n;
 }
@@ -45,7 +49,9 @@ async function burst(port: number, n: number, body = ''): Promise<{ clients: Cli
   const clients = Array.from({ length: n }, () => new Client(port));
   const msgs = clients.map((_, i) => `first-${i}-${body}\r\n`);
   // Written before the handshake completes: node sends it right after connect.
-  clients.forEach((c, i) => { c.socket.write(msgs[i]); });
+  clients.forEach((c, i) => {
+    c.socket.write(msgs[i]);
+  });
   await Promise.all(clients.map((c, i) => c.waitBytes(msgs[i].length, 10_000)));
   const wrong: string[] = [];
   let echoed = 0;
@@ -122,7 +128,9 @@ describe('balance across 2 workers (200 long-lived connections, one worker busy)
 describe('one worker accepts directly in every mode', () => {
   for (const mode of ['shared', 'round_robin', 'hybrid'] as Mode[]) {
     it(`process_number 1, dispatch_mode ${mode}: the worker holds the listening socket and serves`, async () => {
-      const { proc, port, workers } = await startFixture({ settings: { process_number: 1, protocol: 'eof', dispatch_mode: mode } });
+      const { proc, port, workers } = await startFixture({
+        settings: { process_number: 1, protocol: 'eof', dispatch_mode: mode },
+      });
       expect(workers).toHaveLength(1);
       const inode = listenInode(port);
       expect(inode).toBeGreaterThan(0);
@@ -141,7 +149,11 @@ describe('one worker accepts directly in every mode', () => {
 describe('no lost first bytes when a socket is dispatched', () => {
   for (const mode of ['round_robin', 'hybrid'] as Mode[]) {
     it(`${mode}: 300 connections each writing at once all get their echo (one worker busy, so hybrid hands sockets on)`, async () => {
-      const { proc, port, workers } = await startFixture({ settings: { process_number: 2, protocol: 'eof', dispatch_mode: mode }, mode: 'slow', busyMs: 2 });
+      const { proc, port, workers } = await startFixture({
+        settings: { process_number: 2, protocol: 'eof', dispatch_mode: mode },
+        mode: 'slow',
+        busyMs: 2,
+      });
       const { hog, hogPid, work } = await busyOne(proc, port);
       const { clients, echoed, wrong } = await burst(port, 300, 'y'.repeat(200));
       expect(wrong).toEqual([]);
@@ -162,7 +174,11 @@ describe('no lost first bytes when a socket is dispatched', () => {
 describe('descriptors after dispatch', () => {
   for (const mode of ['round_robin', 'hybrid'] as Mode[]) {
     it(`${mode}: once the clients close, no socket descriptor is left in the master or the workers`, async () => {
-      const { proc, port, workers } = await startFixture({ settings: { process_number: 2, protocol: 'eof', dispatch_mode: mode }, mode: 'slow', busyMs: 2 });
+      const { proc, port, workers } = await startFixture({
+        settings: { process_number: 2, protocol: 'eof', dispatch_mode: mode },
+        mode: 'slow',
+        busyMs: 2,
+      });
       const pids = [proc.pid, ...workers];
       const base = pids.map(socketFds);
       const { hog, hogPid, work } = await busyOne(proc, port);

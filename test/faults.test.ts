@@ -13,7 +13,10 @@ class EchoLoop {
   wrong = 0;
   #stop = false;
   readonly done: Promise<void>;
-  constructor(readonly client: Client, readonly tag: string) {
+  constructor(
+    readonly client: Client,
+    readonly tag: string,
+  ) {
     this.done = this.#run();
   }
   async #run(): Promise<void> {
@@ -21,24 +24,43 @@ class EchoLoop {
     let got = '';
     let want = '';
     let wake: (() => void) | null = null;
-    s.on('data', (d: Buffer) => { got += d.toString(); wake?.(); });
+    s.on('data', (d: Buffer) => {
+      got += d.toString();
+      wake?.();
+    });
     s.on('close', () => wake?.());
     for (let i = 0; !this.#stop && !this.client.closed && !this.client.error; i++) {
       const msg = `${this.tag}-${i}\r\n`;
       want += msg;
       s.write(msg);
-      while (got.length < want.length && !this.client.closed) await new Promise<void>((r) => { wake = r; });
+      while (got.length < want.length && !this.client.closed)
+        await new Promise<void>((r) => {
+          wake = r;
+        });
       if (got.length < want.length) break;
-      if (got !== want) { this.wrong++; break; }
+      if (got !== want) {
+        this.wrong++;
+        break;
+      }
       this.replies++;
       got = want = '';
     }
   }
-  stop(): Promise<void> { this.#stop = true; return this.done; }
+  stop(): Promise<void> {
+    this.#stop = true;
+    return this.done;
+  }
 }
 
 /** A keep-alive HTTP/1.1 client: one request at a time; reconnects when the server says Connection: close. */
-interface HttpTally { ok: number; bad: number; lost: number; errors: string[]; connections: number; closes: number }
+interface HttpTally {
+  ok: number;
+  bad: number;
+  lost: number;
+  errors: string[];
+  connections: number;
+  closes: number;
+}
 const REQUEST = 'GET / HTTP/1.1\r\nHost: t\r\n\r\n';
 
 async function httpLoop(port: number, more: () => boolean, t: HttpTally): Promise<void> {
@@ -48,20 +70,37 @@ async function httpLoop(port: number, more: () => boolean, t: HttpTally): Promis
     let buf = '';
     let closed = false;
     let wake: (() => void) | null = null;
-    s.on('data', (d: Buffer) => { buf += d.toString('latin1'); wake?.(); });
-    s.on('error', (e: NodeJS.ErrnoException) => { t.errors.push(e.code ?? e.message); });
-    s.on('close', () => { closed = true; wake?.(); });
-    const wait = () => new Promise<void>((r) => { wake = r; });
+    s.on('data', (d: Buffer) => {
+      buf += d.toString('latin1');
+      wake?.();
+    });
+    s.on('error', (e: NodeJS.ErrnoException) => {
+      t.errors.push(e.code ?? e.message);
+    });
+    s.on('close', () => {
+      closed = true;
+      wake?.();
+    });
+    const wait = () =>
+      new Promise<void>((r) => {
+        wake = r;
+      });
     let reuse = true;
     while (reuse && more()) {
       s.write(REQUEST);
       let head = -1;
       while ((head = buf.indexOf('\r\n\r\n')) < 0 && !closed) await wait();
-      if (head < 0) { t.lost++; break; } // closed with the request unanswered
+      if (head < 0) {
+        t.lost++;
+        break;
+      } // closed with the request unanswered
       const headers = buf.slice(0, head);
       const len = Number(/\r\ncontent-length: *(\d+)/i.exec(headers)?.[1] ?? -1);
       while (buf.length < head + 4 + len && !closed) await wait();
-      if (buf.length < head + 4 + len) { t.lost++; break; }
+      if (buf.length < head + 4 + len) {
+        t.lost++;
+        break;
+      }
       const body = buf.slice(head + 4, head + 4 + len);
       buf = buf.slice(head + 4 + len);
       if (headers.startsWith('HTTP/1.1 200 ') && body === 'ok') t.ok++;
@@ -93,7 +132,7 @@ async function clientOnEach(proc: Proc, port: number, pids: number[], extra: Cli
 }
 
 describe('worker lifecycle', () => {
-  it('SIGKILL to a worker under load: pool recovers, the other worker\'s clients see nothing, new connections served within 1 s', async () => {
+  it("SIGKILL to a worker under load: pool recovers, the other worker's clients see nothing, new connections served within 1 s", async () => {
     const { proc, port, workers } = await startFixture({ settings: { process_number: 2, protocol: 'eof' } });
     const extra: Client[] = [];
     const on = await clientOnEach(proc, port, workers, extra);
@@ -110,12 +149,14 @@ describe('worker lifecycle', () => {
     process.kill(victim, 'SIGKILL');
     const before = survivorLoop.replies;
     // New connections, right after the kill, are answered within 1 s of it.
-    const fresh = await Promise.all(Array.from({ length: 4 }, async (_, i) => {
-      const c = new Client(port);
-      await c.write(`new-${i}\r\n`);
-      await c.waitBytes(`new-${i}\r\n`.length, 3000);
-      return { c, ms: Date.now() - t0, data: c.data.toString() };
-    }));
+    const fresh = await Promise.all(
+      Array.from({ length: 4 }, async (_, i) => {
+        const c = new Client(port);
+        await c.write(`new-${i}\r\n`);
+        await c.waitBytes(`new-${i}\r\n`.length, 3000);
+        return { c, ms: Date.now() - t0, data: c.data.toString() };
+      }),
+    );
     for (const [i, f] of fresh.entries()) {
       expect(f.data).toBe(`new-${i}\r\n`);
       expect(f.ms).toBeLessThan(1000);
@@ -139,7 +180,9 @@ describe('worker lifecycle', () => {
     expect(survivorLoop.client.error).toBe(null);
     expect(survivorLoop.client.closed).toBe(false);
     expect(survivorLoop.wrong).toBe(0);
-    const extraOnSurvivor = extra.filter((c) => proc.events.some((e) => e.ev === 'accept' && e.pid === survivor && remotePort(e) === c.socket.localPort));
+    const extraOnSurvivor = extra.filter((c) =>
+      proc.events.some((e) => e.ev === 'accept' && e.pid === survivor && remotePort(e) === c.socket.localPort),
+    );
     for (const c of extraOnSurvivor) expect([c.error, c.closed]).toEqual([null, false]);
 
     // The replacement serves too (hybrid hands it sockets once the survivor is ahead).
@@ -148,7 +191,7 @@ describe('worker lifecycle', () => {
     for (let i = 0; i < 40 && !served; i++) {
       const c = await Client.open(port);
       spare.push(c);
-      if (await servedBy(proc, c.socket.localPort!) === replacement.pid) {
+      if ((await servedBy(proc, c.socket.localPort!)) === replacement.pid) {
         await c.write('hello\r\n');
         served = (await c.waitBytes(7)).toString() === 'hello\r\n';
       }
@@ -177,7 +220,10 @@ describe('worker lifecycle', () => {
   }, 15_000);
 
   it('a worker crashing in a loop is respawned with backoff 100 ms x2 (one slot, ~10 s)', async () => {
-    const { proc } = await startFixture({ settings: { process_number: 1 }, crashOnStart: true, crashAfterMs: 20, stamp: true }, { waitStart: false });
+    const { proc } = await startFixture(
+      { settings: { process_number: 1 }, crashOnStart: true, crashAfterMs: 20, stamp: true },
+      { waitStart: false },
+    );
     const windowMs = 10_000;
     await sleep(windowMs);
     proc.kill('SIGKILL');
@@ -249,7 +295,11 @@ describe('worker lifecycle', () => {
     for (const e of exits) expect(e).toMatchObject({ code: 0, signal: null });
     const newPids = fresh().map((e) => e.pid);
     expect(new Set(newPids).size).toBe(2);
-    expect(fresh().map((e) => e.workerId).sort()).toEqual([0, 1]);
+    expect(
+      fresh()
+        .map((e) => e.workerId)
+        .sort(),
+    ).toEqual([0, 1]);
     for (const p of newPids) expect(alive(p)).toBe(true);
     for (const p of workers) expect(alive(p)).toBe(false);
     expect(proc.events.filter((e) => e.ev === 'error')).toEqual([]);
@@ -263,7 +313,10 @@ describe('worker lifecycle', () => {
   }, 30_000);
 
   it('max_request 50 with one worker: after 150 requests the worker was replaced, and no request failed', async () => {
-    const { proc, port, workers } = await startFixture({ settings: { process_number: 1, protocol: 'http', max_request: 50 }, mode: 'http' });
+    const { proc, port, workers } = await startFixture({
+      settings: { process_number: 1, protocol: 'http', max_request: 50 },
+      mode: 'http',
+    });
     const t: HttpTally = { ok: 0, bad: 0, lost: 0, errors: [], connections: 0, closes: 0 };
     const total = 150;
     await httpLoop(port, () => t.ok + t.bad + t.lost < total, t);

@@ -84,8 +84,9 @@ export function feedOne(c: Core, conn: number, chunk: Buffer, r: FeedResult, k: 
     const m = c.message(chunk, i);
     r.frames.push(m);
     r.flags.push(c.flags(i));
-    r.zeroCopy.push(m.buffer === chunk.buffer && m.byteOffset >= chunk.byteOffset &&
-      m.byteOffset + m.length <= chunk.byteOffset + chunk.length);
+    r.zeroCopy.push(
+      m.buffer === chunk.buffer && m.byteOffset >= chunk.byteOffset && m.byteOffset + m.length <= chunk.byteOffset + chunk.length,
+    );
   }
   if (c.error && !r.error) {
     r.error = c.error;
@@ -109,14 +110,26 @@ export function feedAll(c: Core, conn: number, chunks: Buffer[], keepGoing = fal
 }
 
 /** Feeds two chunk lists on two connections, alternating one chunk of each. `before` runs before every feed. */
-export function feedInterleaved(c: Core, a: number, chunksA: Buffer[], b: number, chunksB: Buffer[],
-  before?: (chunk: Buffer) => void): [FeedResult, FeedResult] {
+export function feedInterleaved(
+  c: Core,
+  a: number,
+  chunksA: Buffer[],
+  b: number,
+  chunksB: Buffer[],
+  before?: (chunk: Buffer) => void,
+): [FeedResult, FeedResult] {
   const ra = emptyResult();
   const rb = emptyResult();
   const n = Math.max(chunksA.length, chunksB.length);
   for (let k = 0; k < n; k++) {
-    if (k < chunksA.length) { before?.(chunksA[k]); feedOne(c, a, chunksA[k], ra, k); }
-    if (k < chunksB.length) { before?.(chunksB[k]); feedOne(c, b, chunksB[k], rb, k); }
+    if (k < chunksA.length) {
+      before?.(chunksA[k]);
+      feedOne(c, a, chunksA[k], ra, k);
+    }
+    if (k < chunksB.length) {
+      before?.(chunksB[k]);
+      feedOne(c, b, chunksB[k], rb, k);
+    }
   }
   return [ra, rb];
 }
@@ -133,7 +146,8 @@ export function lookahead(c: Core, raw: number, stream: Buffer, extra = 24): (ch
   const ext = owned(Buffer.concat([stream, stream, Buffer.alloc(extra)]));
   return (chunk) => {
     const start = chunk.byteOffset - stream.byteOffset;
-    if (start < 0 || start > stream.length || chunk.buffer !== stream.buffer) throw new Error('lookahead: chunk is not a subarray of the stream');
+    if (start < 0 || start > stream.length || chunk.buffer !== stream.buffer)
+      throw new Error('lookahead: chunk is not a subarray of the stream');
     c.feed(raw, ext.subarray(start, start + chunk.length + extra));
   };
 }
@@ -149,10 +163,13 @@ function show(b: Uint8Array): string {
  * wholly inside one chunk (when `chunks` is given).
  */
 export function expectFrames(got: FeedResult, want: GenFrame[], label: string, chunks?: Buffer[]): void {
-  if (got.error) throw new Error(`${label}: unexpected error ${got.error} at chunk ${got.errorChunk} after ${got.frames.length} frames`);
+  if (got.error)
+    throw new Error(`${label}: unexpected error ${got.error} at chunk ${got.errorChunk} after ${got.frames.length} frames`);
   if (got.frames.length !== want.length) {
-    throw new Error(`${label}: got ${got.frames.length} frames, want ${want.length}\n` +
-      `got:  ${got.frames.map(show).join(' | ')}\nwant: ${want.map((f) => show(f.bytes)).join(' | ')}`);
+    throw new Error(
+      `${label}: got ${got.frames.length} frames, want ${want.length}\n` +
+        `got:  ${got.frames.map(show).join(' | ')}\nwant: ${want.map((f) => show(f.bytes)).join(' | ')}`,
+    );
   }
   for (let i = 0; i < want.length; i++) {
     if (!got.frames[i].equals(want[i].bytes)) {
@@ -165,13 +182,17 @@ export function expectFrames(got: FeedResult, want: GenFrame[], label: string, c
   if (chunks) {
     // A frame is zero-copy iff its first and last byte are in the same chunk.
     const chunkOf: number[] = [];
-    chunks.forEach((ch, k) => { for (let i = 0; i < ch.length; i++) chunkOf.push(k); });
+    chunks.forEach((ch, k) => {
+      for (let i = 0; i < ch.length; i++) chunkOf.push(k);
+    });
     let at = 0;
     for (let i = 0; i < want.length; i++) {
       const len = want[i].bytes.length;
       const inside = chunkOf[at] === chunkOf[at + len - 1];
       if (got.zeroCopy[i] !== inside) {
-        throw new Error(`${label}: frame ${i} zeroCopy=${got.zeroCopy[i]} but it ${inside ? 'lies inside one chunk' : 'spans chunks'}`);
+        throw new Error(
+          `${label}: frame ${i} zeroCopy=${got.zeroCopy[i]} but it ${inside ? 'lies inside one chunk' : 'spans chunks'}`,
+        );
       }
       at += len;
     }
@@ -256,12 +277,12 @@ export function lengthHeader(cfg: LengthCfg, value: number, extra = 0): Buffer {
 export function lengthCfgs(type: string): LengthCfg[] {
   const size = PACK[type].size;
   return [
-    { type, lengthOffset: 0, bodyOffset: size },        // Swoole's usual: header is just the length
-    { type, lengthOffset: 0, bodyOffset: 0 },           // length covers the whole packet
-    { type, lengthOffset: 3, bodyOffset: 3 + size + 5 },// a type/id prefix and a few header bytes after
-    { type, lengthOffset: 2, bodyOffset: 0 },           // whole-packet length behind a 2-byte prefix
-    { type, lengthOffset: 1, bodyOffset: 1 },           // body_offset inside the length field
-    { type, lengthOffset: 0, bodyOffset: 17 },          // header longer than the length field
+    { type, lengthOffset: 0, bodyOffset: size }, // Swoole's usual: header is just the length
+    { type, lengthOffset: 0, bodyOffset: 0 }, // length covers the whole packet
+    { type, lengthOffset: 3, bodyOffset: 3 + size + 5 }, // a type/id prefix and a few header bytes after
+    { type, lengthOffset: 2, bodyOffset: 0 }, // whole-packet length behind a 2-byte prefix
+    { type, lengthOffset: 1, bodyOffset: 1 }, // body_offset inside the length field
+    { type, lengthOffset: 0, bodyOffset: 17 }, // header longer than the length field
   ];
 }
 
@@ -288,13 +309,16 @@ const token = (min: number, max: number) =>
 const vchars = (min: number, max: number) =>
   fc.array(fc.integer({ min: 0x21, max: 0x7e }), { minLength: min, maxLength: max }).map((a) => String.fromCharCode(...a));
 /** A field value: visible chars with inner spaces/tabs, plus obs-text. */
-const fieldValue = fc.array(
-  fc.oneof(
-    { weight: 8, arbitrary: fc.integer({ min: 0x21, max: 0x7e }) },
-    { weight: 1, arbitrary: fc.constantFrom(0x20, 0x09) },
-    { weight: 1, arbitrary: fc.integer({ min: 0x80, max: 0xff }) },
-  ), { maxLength: 24 },
-).map((a) => String.fromCharCode(...a).trim());
+const fieldValue = fc
+  .array(
+    fc.oneof(
+      { weight: 8, arbitrary: fc.integer({ min: 0x21, max: 0x7e }) },
+      { weight: 1, arbitrary: fc.constantFrom(0x20, 0x09) },
+      { weight: 1, arbitrary: fc.integer({ min: 0x80, max: 0xff }) },
+    ),
+    { maxLength: 24 },
+  )
+  .map((a) => String.fromCharCode(...a).trim());
 const ows = fc.constantFrom('', ' ', '  ', '\t', ' \t');
 
 const SPECIAL = new Set(['content-length', 'transfer-encoding', 'connection']);
@@ -306,13 +330,24 @@ export interface HttpSpec {
   headers: [string, string][];
   /** The values of the Connection headers (none, one, or two). */
   connection: string[];
-  body: { kind: 'none' } | { kind: 'length'; data: Buffer; dup: boolean; zeros: string } |
-    { kind: 'chunked'; chunks: { data: Buffer; size: string; ext: string }[]; lastExt: string; trailers: [string, string][]; te: string };
+  body:
+    | { kind: 'none' }
+    | { kind: 'length'; data: Buffer; dup: boolean; zeros: string }
+    | {
+        kind: 'chunked';
+        chunks: { data: Buffer; size: string; ext: string }[];
+        lastExt: string;
+        trailers: [string, string][];
+        te: string;
+      };
 }
 
 /** What FLAG_CLOSE should be for this request: "close" wins; HTTP/1.0 closes unless "keep-alive". */
 export function expectedClose(minor: number, connection: string[]): boolean {
-  const tokens = connection.join(',').split(',').map((t) => t.trim().toLowerCase());
+  const tokens = connection
+    .join(',')
+    .split(',')
+    .map((t) => t.trim().toLowerCase());
   if (tokens.includes('close')) return true;
   if (minor === 0) return !tokens.includes('keep-alive');
   return false;
@@ -359,55 +394,95 @@ export function buildRequest(spec: HttpSpec): GenFrame {
   return { bytes, flags: expectedClose(spec.minor, spec.connection) ? 1 : 0, marks };
 }
 
-const bodyBytes = (max: number) => fc.oneof(
-  { weight: 4, arbitrary: fc.uint8Array({ maxLength: max }) },
-  // bytes that look like HTTP framing inside a body
-  { weight: 2, arbitrary: fc.array(fc.constantFrom(...Buffer.from('\r\n0;GET / HTTP/1.1:')), { maxLength: max }).map((a) => Uint8Array.from(a)) },
-).map((u) => Buffer.from(u));
+const bodyBytes = (max: number) =>
+  fc
+    .oneof(
+      { weight: 4, arbitrary: fc.uint8Array({ maxLength: max }) },
+      // bytes that look like HTTP framing inside a body
+      {
+        weight: 2,
+        arbitrary: fc
+          .array(fc.constantFrom(...Buffer.from('\r\n0;GET / HTTP/1.1:')), { maxLength: max })
+          .map((a) => Uint8Array.from(a)),
+      },
+    )
+    .map((u) => Buffer.from(u));
 
-export const httpRequestArb: fc.Arbitrary<GenFrame> = fc.record({
-  // methods up to the 32 bytes the early garbage check allows
-  method: fc.oneof(fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'M-SEARCH', 'X'), token(1, 12), token(30, 32)),
-  target: fc.oneof(fc.constantFrom('/', '*', '/a/b?c=d&e=f#x', 'http://example.com:80/x', 'example.com:443'), vchars(1, 40)),
-  minor: fc.constantFrom<0 | 1>(0, 1),
-  headers: fc.array(fc.tuple(token(1, 16), ows, fieldValue, ows), { maxLength: 6 }).map((hs) =>
-    hs.filter(([k]) => !SPECIAL.has(k.toLowerCase())).map(([k, a, v, b]) => [k, a + v + b] as [string, string])),
-  connection: fc.oneof(
-    { weight: 3, arbitrary: fc.constant<string[]>([]) },
-    { weight: 2, arbitrary: fc.array(fc.constantFrom('close', 'CLOSE', 'keep-alive', 'Keep-Alive', 'Upgrade, close', 'keep-alive, Upgrade',
-      ' close ,x', 'upgrade', 'closed', '', 'close, keep-alive', 'keep-alive, close', 'keep-alive,,close'), { minLength: 1, maxLength: 2 }) },
-  ),
-  bodyKind: fc.constantFrom('none', 'length', 'chunked'),
-  data: bodyBytes(90),
-  dup: fc.boolean(),
-  zeros: fc.constantFrom('', '', '', '0', '000'),
-  chunks: fc.array(fc.record({
-    data: bodyBytes(40).filter((b) => b.length > 0),
-    upper: fc.boolean(),
-    lead: fc.constantFrom('', '', '0', '00'),
-    ext: fc.constantFrom('', '', '', ';a=b', ';name="q v"', '; x', ';a;b=c', ' ;y', '\t;t'),
-  }), { maxLength: 4 }),
-  lastExt: fc.constantFrom('', '', ';last', ';a=1'),
-  trailers: fc.array(fc.tuple(token(1, 10), fieldValue), { maxLength: 2 }),
-  te: fc.constantFrom('chunked', 'Chunked', 'gzip, chunked', 'gzip,chunked'),
-}).map((r) => {
-  let body: HttpSpec['body'] = { kind: 'none' };
-  // chunked needs HTTP/1.1 (the core refuses Transfer-Encoding in 1.0)
-  if (r.bodyKind === 'length') body = { kind: 'length', data: r.data, dup: r.dup, zeros: r.zeros };
-  else if (r.bodyKind === 'chunked' && r.minor === 1) {
-    body = {
-      kind: 'chunked',
-      chunks: r.chunks.map((ch) => {
-        const hex = ch.data.length.toString(16);
-        return { data: ch.data, size: ch.lead + (ch.upper ? hex.toUpperCase() : hex), ext: ch.ext };
+export const httpRequestArb: fc.Arbitrary<GenFrame> = fc
+  .record({
+    // methods up to the 32 bytes the early garbage check allows
+    method: fc.oneof(fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'M-SEARCH', 'X'), token(1, 12), token(30, 32)),
+    target: fc.oneof(fc.constantFrom('/', '*', '/a/b?c=d&e=f#x', 'http://example.com:80/x', 'example.com:443'), vchars(1, 40)),
+    minor: fc.constantFrom<0 | 1>(0, 1),
+    headers: fc
+      .array(fc.tuple(token(1, 16), ows, fieldValue, ows), { maxLength: 6 })
+      .map((hs) => hs.filter(([k]) => !SPECIAL.has(k.toLowerCase())).map(([k, a, v, b]) => [k, a + v + b] as [string, string])),
+    connection: fc.oneof(
+      { weight: 3, arbitrary: fc.constant<string[]>([]) },
+      {
+        weight: 2,
+        arbitrary: fc.array(
+          fc.constantFrom(
+            'close',
+            'CLOSE',
+            'keep-alive',
+            'Keep-Alive',
+            'Upgrade, close',
+            'keep-alive, Upgrade',
+            ' close ,x',
+            'upgrade',
+            'closed',
+            '',
+            'close, keep-alive',
+            'keep-alive, close',
+            'keep-alive,,close',
+          ),
+          { minLength: 1, maxLength: 2 },
+        ),
+      },
+    ),
+    bodyKind: fc.constantFrom('none', 'length', 'chunked'),
+    data: bodyBytes(90),
+    dup: fc.boolean(),
+    zeros: fc.constantFrom('', '', '', '0', '000'),
+    chunks: fc.array(
+      fc.record({
+        data: bodyBytes(40).filter((b) => b.length > 0),
+        upper: fc.boolean(),
+        lead: fc.constantFrom('', '', '0', '00'),
+        ext: fc.constantFrom('', '', '', ';a=b', ';name="q v"', '; x', ';a;b=c', ' ;y', '\t;t'),
       }),
-      lastExt: r.lastExt,
-      trailers: r.trailers.filter(([k]) => !SPECIAL.has(k.toLowerCase())),
-      te: r.te,
-    };
-  }
-  return buildRequest({ method: r.method, target: r.target, minor: r.minor, headers: r.headers, connection: r.connection, body });
-});
+      { maxLength: 4 },
+    ),
+    lastExt: fc.constantFrom('', '', ';last', ';a=1'),
+    trailers: fc.array(fc.tuple(token(1, 10), fieldValue), { maxLength: 2 }),
+    te: fc.constantFrom('chunked', 'Chunked', 'gzip, chunked', 'gzip,chunked'),
+  })
+  .map((r) => {
+    let body: HttpSpec['body'] = { kind: 'none' };
+    // chunked needs HTTP/1.1 (the core refuses Transfer-Encoding in 1.0)
+    if (r.bodyKind === 'length') body = { kind: 'length', data: r.data, dup: r.dup, zeros: r.zeros };
+    else if (r.bodyKind === 'chunked' && r.minor === 1) {
+      body = {
+        kind: 'chunked',
+        chunks: r.chunks.map((ch) => {
+          const hex = ch.data.length.toString(16);
+          return { data: ch.data, size: ch.lead + (ch.upper ? hex.toUpperCase() : hex), ext: ch.ext };
+        }),
+        lastExt: r.lastExt,
+        trailers: r.trailers.filter(([k]) => !SPECIAL.has(k.toLowerCase())),
+        te: r.te,
+      };
+    }
+    return buildRequest({
+      method: r.method,
+      target: r.target,
+      minor: r.minor,
+      headers: r.headers,
+      connection: r.connection,
+      body,
+    });
+  });
 
 // ---------------------------------------------------------------- splits
 
