@@ -127,10 +127,22 @@ describe('heartbeat_idle_time', () => {
     // What the 1,000 connections held on the JS heap is released...
     expect(peak.heapUsed - before.heapUsed, report).toBeGreaterThan(0.5 * MiB);
     expect(after.heapUsed - before.heapUsed, report).toBeLessThanOrEqual(0.35 * (peak.heapUsed - before.heapUsed));
-    // ...and the RSS stays close to where it was (the allocator keeps some pages: generous slack).
-    expect(after.rss, report).toBeLessThanOrEqual(before.rss + Math.max(0.5 * (peak.rss - before.rss), 10 * MiB));
+    // ...and the RSS comes back to a steady level. glibc keeps freed pages (on Node 22 and 24
+    // the RSS hardly drops at all), so the proof is a second wave of 1,000: it reuses that
+    // memory instead of growing the RSS again.
+    expect(after.rss, report).toBeLessThanOrEqual(peak.rss + 2 * MiB);
+    const again = Array.from({ length: n }, () => new Client(port));
+    await Promise.all(again.map((c, k) => c.write(`d${k}\r\n`)));
+    await Promise.all(again.map((c, k) => c.waitBytes(`d${k}\r\n`.length)));
+    expect(await until(() => again.every((c) => c.closed), idleMs + 6000)).toBe(true);
+    await sleep(1000);
+    const second = { ...(await memNow(proc)), rss: rss(w) };
+    const report2 = `${report}; second wave -> rss ${mb(second.rss)} MiB, heap ${mb(second.heapUsed)} MiB`;
+    console.log(`heartbeat: ${report2}`);
+    expect(second.rss, report2).toBeLessThanOrEqual(after.rss + Math.max(0.25 * (peak.rss - before.rss), 4 * MiB));
+    expect(second.heapUsed - before.heapUsed, report2).toBeLessThanOrEqual(0.35 * (peak.heapUsed - before.heapUsed));
     expect(proc.count('workerExit')).toBe(0);
-  }, 30_000);
+  }, 40_000);
 
   it('slowloris: a head trickled one byte every 200 ms is closed once unfinished for heartbeat_idle_time; a slow but steady client is not', async () => {
     const { proc, port } = await startFixture({
