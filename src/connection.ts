@@ -14,7 +14,7 @@ export class Connection {
   readonly remote: Remote;
   /** The core's framing state (0 in raw mode). */
   ptr: number;
-  /** Bytes of replies batched while this connection's messages are delivered (the worker holds them). */
+  /** Bytes of replies batched while this connection's messages are delivered (the connection table holds them). */
   batchBytes = 0;
   /** Inside the delivery of this connection's messages. */
   delivering = false;
