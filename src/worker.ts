@@ -9,7 +9,8 @@ import { readFileSync } from 'node:fs';
 import { adopt, detach, type Handoff } from './balancer.js';
 import { Connections } from './connections.js';
 import { CallbackError, MaxConnError } from './errors.js';
-import { report, type Handlers, type Remote } from './events.js';
+import { report, type Handlers, } from './events.js';
+import { PeerRemote } from './remote.js';
 import { isMessage, type ToMaster, type ToWorker, type WorkerStats } from './ipc.js';
 import type { Settings } from './settings.js';
 
@@ -191,11 +192,11 @@ export class Worker extends Connections {
       );
       return;
     }
-    const remote: Remote = {
-      ip: socket.remoteAddress ?? '',
-      port: socket.remotePort ?? 0,
-      id: `${this.workerId}-${process.pid}-${++this.#seq}`,
-    };
+    // The peer address is read on first use, unless a callback may want it after the socket is gone
+    // (close, error) or TLS takes the socket over.
+    const h = this.handlers;
+    const eager = h.close !== undefined || h.error !== undefined || this.#tls !== null;
+    const remote = new PeerRemote(socket, `${this.workerId}-${process.pid}-${++this.#seq}`, eager);
     // TLS runs over the accepted socket; framing sees the decrypted bytes.
     if (this.#tls) socket = new tls.TLSSocket(socket, { isServer: true, secureContext: this.#tls });
     this.open(socket, remote);

@@ -127,6 +127,17 @@ describe('a running server', () => {
     for (const k of clients) k.destroy();
   });
 
+  it('remote.ip/port are right when read lazily (no close or error callback bound), also as JSON', async () => {
+    const { proc, port } = await startFixture({ settings: { process_number: 1 }, lean: true, logReceive: true });
+    const c = await Client.open(port);
+    await c.write('hi');
+    await c.waitBytes(2);
+    const rec = await proc.waitEv('receive');
+    expect(rec.remote).toMatchObject({ ip: c.socket.localAddress, port: c.socket.localPort });
+    expect(Object.keys(rec.remote as object).sort()).toEqual(['id', 'ip', 'port']);
+    c.destroy();
+  });
+
   it('send(message, remote) works later from async code and returns false once the connection is gone', async () => {
     const { proc, port } = await startFixture({ settings: { process_number: 1 }, mode: 'echo-async', delay: 400 });
     const c = await Client.open(port);
