@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { adopt, detach, type Handoff } from './balancer.js';
 import { Connections } from './connections.js';
 import { CallbackError, MaxConnError } from './errors.js';
-import { report, type Handlers, } from './events.js';
+import { report, type Handlers } from './events.js';
 import { PeerRemote } from './remote.js';
 import { isMessage, type ToMaster, type ToWorker, type WorkerStats } from './ipc.js';
 import type { Settings } from './settings.js';
