@@ -89,8 +89,6 @@ export class Master {
   #stopping = false;
   #bySignal = false;
   #resolve: (() => void) | null = null;
-  #reject: ((err: Error) => void) | null = null;
-  #stopTimer: NodeJS.Timeout | null = null;
   #reloading = false;
   readonly #signals: [NodeJS.Signals, () => void][] = [];
   #statsSeq = 0;
@@ -144,9 +142,8 @@ export class Master {
     this.#log.info(`master "${name}" pid ${process.pid} on ${this.#address}:${this.#port} (dispatch ${this.#mode})`);
 
     this.#slots = Array.from({ length: n }, () => ({ current: null, delay: BACKOFF_START_MS, respawnTimer: null }));
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<void>((resolve) => {
       this.#resolve = resolve;
-      this.#reject = reject;
       for (const [sig, fn] of [
         ['SIGTERM', () => this.#onSignal('SIGTERM')],
         ['SIGINT', () => this.#onSignal('SIGINT')],
@@ -399,7 +396,6 @@ export class Master {
   }
 
   #finish(): void {
-    if (this.#stopTimer) clearTimeout(this.#stopTimer);
     if (this.#control) closeControl(this.#control);
     if (this.#pidFile) {
       // Only our own pid file: a newer master may have taken the path.
@@ -423,11 +419,6 @@ export class Master {
     this.#resolve?.();
     // A signal means "terminate": exit even if user code holds the loop open.
     if (this.#bySignal) setTimeout(() => process.exit(0), 50).unref();
-  }
-
-  /** Pids of the workers serving now. */
-  workers(): number[] {
-    return this.#slots.map((s) => s.current?.pid ?? 0).filter((p) => p > 0);
   }
 
   /** Asks every live worker for its stats. */
@@ -475,9 +466,5 @@ export class Master {
       default:
         throw new Error(`unknown command ${cmd}`);
     }
-  }
-
-  fail(err: Error): void {
-    this.#reject?.(err);
   }
 }
