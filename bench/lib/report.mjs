@@ -24,17 +24,14 @@ export function cell(row, side) {
 export const verdict = (row) => (row.error ? 'ERROR' : row.pass === true ? 'PASS' : row.pass === false ? 'MISS' : '');
 
 /** Fixed-width text table. */
+/** One result row's cells, the same in the console table and the Markdown one. */
+function rowCells(r) {
+  return [r.item, r.case, cell(r, 'server'), cell(r, 'baseline'), fmtRatio(r.ratio), r.target ?? '', verdict(r)];
+}
+
 export function textTable(rows) {
   const head = ['item', 'case', 'server', 'baseline', 'ratio', 'target', ''];
-  const body = rows.map((r) => [
-    r.item,
-    r.case,
-    cell(r, 'server'),
-    cell(r, 'baseline'),
-    fmtRatio(r.ratio),
-    r.target ?? '',
-    verdict(r),
-  ]);
+  const body = rows.map(rowCells);
   const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => String(b[i]).length)));
   const line = (cols) =>
     cols
@@ -69,21 +66,7 @@ export function markdown(res) {
       "Pinned runs (item 1, 7) with the server's CPU more than 25% busy outside the server are run again.",
     '',
   );
-  out.push(
-    mdTable(
-      ['item', 'case', 'server', 'baseline', 'ratio', 'target', 'result'],
-      res.rows.map((r) => [
-        r.item,
-        r.case,
-        cell(r, 'server'),
-        cell(r, 'baseline'),
-        fmtRatio(r.ratio),
-        r.target ?? '',
-        verdict(r),
-      ]),
-    ),
-    '',
-  );
+  out.push(mdTable(['item', 'case', 'server', 'baseline', 'ratio', 'target', 'result'], res.rows.map(rowCells)), '');
   const d = res.items['3'];
   if (d?.modes) {
     out.push('## Connection distribution (item 3)', '');
