@@ -10,7 +10,7 @@
 // `httpRun` takes whole requests in locals; `httpStep` takes one request,
 // cut or not, from the loop in framing.ts `run`: its head (headFresh, or
 // headCont for one begun in an earlier chunk), then its body.
-import { OK, ERR_FRAME_TOO_LARGE, ERR_BAD_HTTP } from "./status";
+import { OK, ERR_FRAME_TOO_LARGE, ERR_BAD_HTTP, ERR_OUT_OF_MEMORY } from "./status";
 import { inputPtr, findPattern, findPattern4, findStraddle } from "./memory";
 import { requestPrefixOk, parseHead, runChunked, headFlags, headChunked, headLength,
   HEAD_BAD, CHUNK_MORE, CHUNK_BAD } from "./http";
@@ -74,7 +74,7 @@ function headFresh(c: usize, fs: i32): i32 {
     // Garbage is ERR_BAD_HTTP however it arrives, so this comes before the size check.
     if (!requestPrefixOk(p, rest)) return fail(c, ERR_BAD_HTTP);
     if (rest >= max) return fail(c, ERR_FRAME_TOO_LARGE);
-    bufPut(c, 0, p, rest);
+    if (!bufPut(c, 0, p, rest)) return fail(c, ERR_OUT_OF_MEMORY);
     return MORE;
   }
   const head = <i32>(q - p) + 4;
@@ -122,11 +122,11 @@ function headCont(c: usize, have: i32): i32 {
     }
     if (!prefixAcross(buf, have, input, n)) return fail(c, ERR_BAD_HTTP);
     if (<i64>have + <i64>n >= <i64>max) return fail(c, ERR_FRAME_TOO_LARGE);
-    bufPut(c, have, input, n);
+    if (!bufPut(c, have, input, n)) return fail(c, ERR_OUT_OF_MEMORY);
     return MORE;
   }
   if (have + e > max) return fail(c, ERR_FRAME_TOO_LARGE);
-  bufPut(c, have, input, e);
+  if (!bufPut(c, have, input, e)) return fail(c, ERR_OUT_OF_MEMORY);
   if (headDone(c, <usize>get(c, C_BUF), have + e) != OK) return FAIL;
   bufClear(c);
   setCur(e);

@@ -46,14 +46,14 @@
 // chunk), which returns the frame's length, or MORE, NEED or FAIL. The chunk
 // being fed, its windows, the asks and how a chunk ends (the result, and the
 // plan for the next chunk) are windows.ts; the record's layout is record.ts.
-import { OK, ERR_BAD_PROXY_HEADER, PROTO_EOF, PROTO_LENGTH, PROTO_HTTP } from "./status";
+import { OK, ERR_BAD_PROXY_HEADER, ERR_OUT_OF_MEMORY, PROTO_EOF, PROTO_LENGTH, PROTO_HTTP } from "./status";
 import { inputPtr, outputFits, outputPtr, reserveOutput } from "./memory";
 import { cfgProtocol, cfgEof, cfgEofLen, cfgLengthType, cfgLengthOffset, cfgBodyOffset, cfgMaxLength, cfgProxy } from "./settings";
 import { proxyHeader, proxyClear, PROXY_MORE } from "./proxy";
 import {
   C_MODE, C_COPY, C_HAVE, C_AT, C_LEN, C_EOF, C_EOF_LEN, C_LTYPE, C_LOFF, C_BOFF, C_MAX,
   C_HSIZE, C_PHASE, C_ERR, C_PROXY, C_BUF, C_BLEN, CONN_SIZE,
-  PH_HEAD, MORE, FAIL, NEED, get, put, fail, bufPut, bufClear,
+  C_CAP, PH_HEAD, MORE, FAIL, NEED, get, put, fail, bufPut, bufClear, bufFree,
 } from "./record";
 import {
   ALL, SMALL_CHUNK, HEAD_WINDOW, copyCap, gN, gLo, gHi, gFs, gOut, gCount, gSpan,
@@ -95,9 +95,13 @@ export function connOpen(): usize {
 
 /** Frees a connection and its buffer. */
 export function connClose(c: usize): void {
-  const buf = <usize>get(c, C_BUF);
-  if (buf) heap.free(buf);
+  bufFree(c);
   heap.free(c);
+}
+
+/** Bytes of linear memory the connection holds for unfinished input (its buffer). */
+export function connHeld(c: usize): i32 {
+  return get(c, C_CAP);
 }
 
 /** Bytes of the unfinished frame in earlier chunks (held by the host). */
@@ -120,9 +124,9 @@ function proxyStep(c: usize): i32 {
   let r: i32;
   if (blen == 0) {
     r = proxyHeader(input, k);
-    if (r == PROXY_MORE) bufPut(c, 0, input, k);
+    if (r == PROXY_MORE && !bufPut(c, 0, input, k)) return fail(c, ERR_OUT_OF_MEMORY);
   } else {
-    bufPut(c, blen, input, k);
+    if (!bufPut(c, blen, input, k)) return fail(c, ERR_OUT_OF_MEMORY);
     r = proxyHeader(<usize>get(c, C_BUF), blen + k);
     if (r >= 0) r -= blen;
   }

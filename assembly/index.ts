@@ -3,13 +3,15 @@
 // (offset, length) pairs in linear memory, never thrown errors.
 import { CTRL, reserveInput } from "./memory";
 
-export { feed, feedMore as feed_more, feedWords as feed_words, setCopyLimit as set_copy_limit, connOpen as conn_open, connClose as conn_close, connBuffered as conn_buffered } from "./framing";
+export { feed, feedMore as feed_more, feedWords as feed_words, setCopyLimit as set_copy_limit, connOpen as conn_open, connClose as conn_close, connBuffered as conn_buffered, connHeld as conn_held } from "./framing";
 export {
   settingsScratch as settings_scratch, settingSet as setting_set, settingFind as setting_find,
   settingCount as setting_count, settingRead as setting_read, settingKey as setting_key,
   settingAllowed as setting_allowed, settingsSerialize as settings_serialize,
   settingsLoad as settings_load, settingsReset as settings_reset,
 } from "./settings";
+
+export { setMemoryLimit as set_memory_limit } from "./record";
 
 /** Address of the control block (CTRL_* words). */
 export function ctrl(): usize {

@@ -5,7 +5,11 @@
 // (frame_eof.ts, frame_length.ts, frame_http.ts). Also here: what those steps
 // return to the loop, and the buffer a record keeps an HTTP head or a PROXY
 // header in until it is whole.
-import { CONN_COPY, CONN_SKIP, CONN_HAVE, CONN_AT, CONN_LEN, CONN_STRIDE, CONN_SLOT } from "./status";
+import {
+  CONN_COPY, CONN_SKIP, CONN_HAVE, CONN_AT, CONN_LEN, CONN_STRIDE, CONN_SLOT, CTRL_HELD,
+  MAX_MEMORY_PAGES, MEMORY_HEADROOM_PAGES,
+} from "./status";
+import { ctrlSet } from "./memory";
 
 // Connection record layout (byte offsets). The first eight words are shared
 // with the host (status.ts CONN_*).
@@ -63,28 +67,68 @@ export function fail(c: usize, code: i32): i32 {
 // A head buffer this large is freed once the head is parsed.
 const KEEP_CAP: i32 = 65536;
 
-/** Writes [src, src+k) into the connection's buffer at `at`; it then holds at+k bytes. */
-export function bufPut(c: usize, at: i32, src: usize, k: i32): void {
+// Pages linear memory may grow to for connection buffers (tests lower it).
+let memoryLimit: i32 = MAX_MEMORY_PAGES;
+// Bytes of every connection's buffer (their capacities), mirrored in CTRL_HELD.
+let held: i32 = 0;
+
+/** For tests: connection buffers may grow linear memory to `pages` at most (0: WASM32's 4 GiB). */
+export function setMemoryLimit(pages: i32): void {
+  memoryLimit = pages <= 0 || pages > MAX_MEMORY_PAGES ? MAX_MEMORY_PAGES : pages;
+}
+
+/**
+ * Whether a block of `size` bytes can be had without taking linear memory
+ * past the limit. The allocator traps (`unreachable`) when memory cannot
+ * grow, which would end the worker; asked first, the answer costs one
+ * connection instead. It counts the pages the block would need as if none
+ * were free, so it may refuse a little early, never late.
+ */
+function canAlloc(size: i32): bool {
+  const pages = <i64>((<u32>size + 0x1ffff) >>> 16);
+  return <i64>memory.size() + pages + MEMORY_HEADROOM_PAGES <= <i64>memoryLimit;
+}
+
+function setHeld(delta: i32): void {
+  held += delta;
+  ctrlSet(CTRL_HELD, held);
+}
+
+/**
+ * Writes [src, src+k) into the connection's buffer at `at`; it then holds
+ * at+k bytes. Returns false, writing nothing, when the buffer cannot grow
+ * (the caller fails the connection with ERR_OUT_OF_MEMORY).
+ */
+export function bufPut(c: usize, at: i32, src: usize, k: i32): bool {
   const required = at + k;
   let buf = <usize>get(c, C_BUF);
   const cap = get(c, C_CAP);
   if (required > cap) {
     let next = cap < 256 ? 256 : cap * 2;
     if (next < required) next = required;
+    if (!canAlloc(next)) return false;
     buf = buf ? heap.realloc(buf, <usize>next) : heap.alloc(<usize>next);
     put(c, C_BUF, <i32>buf);
     put(c, C_CAP, next);
+    setHeld(next - cap);
   }
   memory.copy(buf + <usize>at, src, <usize>k);
   put(c, C_BLEN, required);
+  return true;
 }
 
 /** Empties the buffer, freeing it if one big head made it large. */
 export function bufClear(c: usize): void {
   put(c, C_BLEN, 0);
-  if (get(c, C_CAP) > KEEP_CAP) {
-    heap.free(<usize>get(c, C_BUF));
-    put(c, C_BUF, 0);
-    put(c, C_CAP, 0);
-  }
+  if (get(c, C_CAP) > KEEP_CAP) bufFree(c);
+}
+
+/** Frees the buffer (a connection closing). */
+export function bufFree(c: usize): void {
+  const buf = <usize>get(c, C_BUF);
+  if (buf) heap.free(buf);
+  setHeld(-get(c, C_CAP));
+  put(c, C_BUF, 0);
+  put(c, C_CAP, 0);
+  put(c, C_BLEN, 0);
 }

@@ -6,7 +6,7 @@ import {
   PROTO_RAW, PROTO_EOF, PROTO_LENGTH, PROTO_HTTP,
   TAG_NONE, TAG_NUMBER, TAG_BOOL, TAG_STRING, TAG_NULL, TAG_JSON, TAG_BYTES,
   CTRL_STR_PTR, CTRL_STR_LEN, CTRL_TAG, CTRL_ARG, CTRL_NUM,
-  MAX_EOF_LEN, MAX_PACKAGE_LENGTH, DEFAULT_PACKAGE_MAX_LENGTH,
+  MAX_EOF_LEN, MAX_PACKAGE_LENGTH, DEFAULT_PACKAGE_MAX_LENGTH, DEFAULT_INPUT_BUFFER_LIMIT,
 } from "./status";
 import { CTRL, ctrlSet, reserveScratch } from "./memory";
 
@@ -120,6 +120,7 @@ const S_MAXLEN = 7;
 let S_PROXY = -1;
 
 const U31: f64 = 2147483647;
+const U53: f64 = 9007199254740991;
 
 function defineSchema(): void {
   def("ip", K_STR, 0, 255, 0, "0.0.0.0", "", "an IPv4 or IPv6 address");
@@ -146,6 +147,7 @@ function defineSchema(): void {
   def("ssl_cert_file", K_STR, 0, 4096, 0, "", "", "a path of at most 4096 bytes");
   def("ssl_key_file", K_STR, 0, 4096, 0, "", "", "a path of at most 4096 bytes");
   def("log_level", K_ENUM, 0, 0, 0, "info", "info|error|silent", "one of info, error, silent");
+  def("input_buffer_limit", K_INT, 0, U53, DEFAULT_INPUT_BUFFER_LIMIT, "", "", "an integer from 0 (off) to 9007199254740991");
   known = count;
 }
 

@@ -8,6 +8,9 @@ export const ERR_FRAME_TOO_LARGE = 1;
 export const ERR_BAD_LENGTH = 2;
 export const ERR_BAD_HTTP = 3;
 export const ERR_BAD_PROXY_HEADER = 4;
+// The core could not get linear memory for this connection's buffer (the
+// worker goes on; only this connection fails).
+export const ERR_OUT_OF_MEMORY = 5;
 
 // Settings results returned by `setting_set` and `settings_load`.
 export const ERR_INVALID_SETTING = 10;
@@ -58,6 +61,10 @@ export const CTRL_HOLD = 26;
 // A strided ask: the same NEED_LEN bytes again every NEED_STRIDE bytes after
 // NEED_AT, while inside the chunk, MAX_WINDOWS windows in all (0: one window).
 export const CTRL_NEED_STRIDE = 27;
+// Bytes of linear memory the core holds for unfinished input across all
+// connections (HTTP heads, PROXY headers): the host adds it to what it holds
+// itself to enforce input_buffer_limit.
+export const CTRL_HELD = 31;
 export const MAX_WINDOWS = 64;
 export const CTRL_WORDS = 32;
 
@@ -84,3 +91,8 @@ export const CONN_SLOT = 7;
 export const MAX_EOF_LEN = 8;
 export const MAX_PACKAGE_LENGTH = 1073741824; // 1 GiB: linear memory is 4 GiB at most
 export const DEFAULT_PACKAGE_MAX_LENGTH = 2097152;
+export const DEFAULT_INPUT_BUFFER_LIMIT = 268435456; // 256 MiB of unfinished input per worker
+// Linear memory the core never grows past for a connection's buffer: WASM32's
+// 4 GiB (65536 pages), less room for the input and output areas.
+export const MAX_MEMORY_PAGES = 65536;
+export const MEMORY_HEADROOM_PAGES = 256;

@@ -15,11 +15,12 @@
 // a frame of known length is kept without calling the core.
 import { existsSync, readFileSync } from 'node:fs';
 import * as S from '../assembly/status.js';
+import { Held } from './held.js';
 import { readProxy, type ProxyResult } from './proxy.js';
 
 // The hot path's constants as plain bindings (a namespace property load each time costs).
 const { CONN_COPY, CONN_SKIP, CONN_HAVE, CONN_AT, CONN_LEN, CONN_STRIDE, CONN_SLOT } = S;
-const { CTRL_ERR, CTRL_HOLD, CTRL_OUT_PTR, CTRL_NEED_AT, CTRL_NEED_LEN, CTRL_NEED_STRIDE, MAX_WINDOWS } = S;
+const { CTRL_ERR, CTRL_HOLD, CTRL_OUT_PTR, CTRL_NEED_AT, CTRL_NEED_LEN, CTRL_NEED_STRIDE, CTRL_HELD, MAX_WINDOWS } = S;
 
 // The few WebAssembly types used here; @types/node 20 has none, and a local
 // declaration keeps the DOM lib out of the build.
@@ -43,6 +44,8 @@ interface CoreExports {
   conn_open(): number;
   conn_close(conn: number): void;
   conn_buffered(conn: number): number;
+  conn_held(conn: number): number;
+  set_memory_limit(pages: number): void;
   settings_scratch(n: number): number;
   setting_set(keyLen: number, tag: number, num: number, valLen: number): number;
   setting_find(keyLen: number): number;
@@ -79,43 +82,6 @@ type BufferCtor = new (ab: ArrayBufferLike, off: number, len: number) => Buffer;
 const species = (Buffer as unknown as { [Symbol.species]?: BufferCtor })[Symbol.species];
 const FastBuffer: BufferCtor | null = typeof species === 'function' && species !== (Buffer as unknown) ? species : null;
 
-/**
- * The bytes of a connection's unfinished frame: parts[0, n) (chunks, the
- * first from `start`), `bytes` in all. The array is reused: truncating it
- * would cost a runtime call and a new backing store every time.
- */
-interface Held {
-  parts: (Uint8Array | null)[];
-  n: number;
-  start: number;
-  bytes: number;
-  /** The connection using the slot (0: free). */
-  conn: number;
-}
-
-/** Drops the held parts (they are chunks the frame no longer needs). */
-function release(h: Held): void {
-  const parts = h.parts;
-  for (let i = 0; i < h.n; i++) parts[i] = null;
-  h.n = 0;
-  h.bytes = 0;
-}
-
-/** The held bytes followed by the chunk's first `tail` bytes, in one new Buffer. */
-function join(h: Held, chunk: Uint8Array, tail: number): Buffer {
-  const out = Buffer.allocUnsafe(h.bytes + tail);
-  const parts = h.parts;
-  let at = 0;
-  for (let i = 0; i < h.n; i++) {
-    let p = parts[i]!;
-    if (i === 0 && h.start !== 0) p = new Uint8Array(p.buffer, p.byteOffset + h.start, p.length - h.start);
-    out.set(p, at);
-    at += p.length;
-  }
-  out.set(tail === chunk.length ? chunk : new Uint8Array(chunk.buffer, chunk.byteOffset, tail), at);
-  return out;
-}
-
 export class Core {
   readonly exports: CoreExports;
   readonly memory: WasmMemory;
@@ -136,6 +102,8 @@ export class Core {
   /** Each connection's unfinished frame, at the slot its record names (CONN_SLOT). */
   readonly #held: Held[] = [];
   readonly #freeSlots: number[] = [];
+  /** Bytes held here for unfinished frames, over every connection. */
+  #heldBytes = 0;
 
   /** Error status of the last feed (S.OK when none). */
   error = 0;
@@ -192,7 +160,7 @@ export class Core {
     let slot = this.#freeSlots.pop();
     if (slot === undefined) {
       slot = this.#held.length;
-      this.#held.push({ parts: [], n: 0, start: 0, bytes: 0, conn: 0 });
+      this.#held.push(new Held());
     }
     this.#held[slot].conn = conn;
     this.i32[(conn >> 2) + CONN_SLOT] = slot;
@@ -205,7 +173,7 @@ export class Core {
     const h = this.#held[slot];
     // Only the slot's own connection frees it: a second close must not hand it to two connections.
     if (h !== undefined && h.conn === conn) {
-      release(h);
+      this.#heldBytes -= h.release();
       h.conn = 0;
       this.#freeSlots.push(slot);
     }
@@ -226,6 +194,26 @@ export class Core {
     this.views();
     const h = this.#held[this.i32[(conn >> 2) + CONN_SLOT]];
     return h !== undefined && h.conn === conn ? h.bytes : 0;
+  }
+
+  /** Bytes of memory the connection's unfinished input takes: held here, and in the core's own buffer. */
+  holding(conn: number): number {
+    return this.buffered(conn) + this.exports.conn_held(conn);
+  }
+
+  /** Bytes of unfinished input over every connection: held here, and in the core's buffers. */
+  heldTotal(): number {
+    let i32 = this.i32;
+    if (i32.length === 0) {
+      this.#refresh();
+      i32 = this.i32;
+    }
+    return this.#heldBytes + i32[this.#ctrl + CTRL_HELD];
+  }
+
+  /** For tests: the core's buffers may grow linear memory to `pages` (64 KiB each) at most; 0 restores 4 GiB. */
+  memoryLimit(pages: number): void {
+    this.exports.set_memory_limit(pages);
   }
 
   /**
@@ -348,9 +336,7 @@ export class Core {
     i32[rec + CONN_SKIP] -= n;
     i32[rec + CONN_AT] -= n;
     i32[rec + CONN_HAVE] += n;
-    const h = this.#held[i32[rec + CONN_SLOT]];
-    if (n > 0) h.parts[h.n++] = chunk;
-    h.bytes += n;
+    this.#heldBytes += this.#held[i32[rec + CONN_SLOT]].add(chunk, 0);
     this.error = S.OK;
     return 0;
   }
@@ -430,25 +416,22 @@ export class Core {
     if (count > 0 && this.frames[0] < 0) {
       const k = -this.frames[0];
       if (h.bytes !== k) throw new CoreAbort(`tcp-prefork core: a frame began ${k} bytes back, ${h.bytes} are held`);
-      this.span = join(h, chunk, this.frames[1] - k);
-      release(h);
+      this.span = h.join(chunk, this.frames[1] - k);
+      this.#heldBytes -= h.release();
     }
     if (error !== 0 || hold >= n) {
       // nothing unfinished (a PROXY header in progress is the core's)
-      if (h.n !== 0) release(h);
+      if (h.bytes !== 0) this.#heldBytes -= h.release();
       return;
     }
     if (hold < 0) {
       if (h.bytes !== -hold)
         throw new CoreAbort(`tcp-prefork core: a frame goes on from ${-hold} bytes back, ${h.bytes} are held`);
-      if (n > 0) h.parts[h.n++] = chunk;
-      h.bytes += n;
+      this.#heldBytes += h.add(chunk, 0);
       return;
     }
     if (h.bytes !== 0) throw new CoreAbort(`tcp-prefork core: ${h.bytes} held bytes were dropped`);
-    h.parts[h.n++] = chunk;
-    h.start = hold;
-    h.bytes = n - hold;
+    this.#heldBytes += h.add(chunk, hold);
   }
 
   /** Frame i of the last feed, as bytes the caller may keep. */

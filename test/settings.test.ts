@@ -71,6 +71,11 @@ const KNOWN: Record<string, Known> = {
   ssl_cert_file: { def: '', allowed: 'a path of at most 4096 bytes', type: { kind: 'str', min: 0, max: 4096 } },
   ssl_key_file: { def: '', allowed: 'a path of at most 4096 bytes', type: { kind: 'str', min: 0, max: 4096 } },
   log_level: { def: 'info', allowed: 'one of info, error, silent', type: { kind: 'enum', choices: ['info', 'error', 'silent'] } },
+  input_buffer_limit: {
+    def: 268435456,
+    allowed: 'an integer from 0 (off) to 9007199254740991',
+    type: { kind: 'int', min: 0, max: Number.MAX_SAFE_INTEGER },
+  },
 };
 const KNOWN_KEYS = Object.keys(KNOWN);
 const DEFAULTS = Object.fromEntries(KNOWN_KEYS.map((k) => [k, KNOWN[k].def]));

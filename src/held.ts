@@ -1,0 +1,115 @@
+// The bytes of one connection's unfinished frame, kept by the host between
+// chunks (the core only finds boundaries; see core.ts). What they cost is
+// bounded by what they are, whatever the chunking: a piece is kept as the
+// chunk it arrived in only when it is big and fills at least half of the
+// memory that chunk pins; smaller pieces (a trickle of 1-byte reads, the first
+// bytes of a frame at the end of a big read) are copied into a tail buffer
+// that grows by doubling. So the memory held stays under about twice the
+// bytes plus TAIL_MIN, where keeping every read as its own Buffer cost
+// hundreds of times the bytes for 1-byte reads.
+
+/** The smallest piece kept as its own chunk; below this a Buffer's own overhead dominates. */
+const KEEP_MIN = 4096;
+/** The tail's first and last capacity. */
+const TAIL_MIN = 256;
+const TAIL_MAX = 65536;
+
+/** The next power of two >= n (n >= 1). */
+function pow2(n: number): number {
+  return n <= 1 ? 1 : 2 ** Math.ceil(Math.log2(n));
+}
+
+export class Held {
+  /** Pieces in order, the first from `start`; then `tail[0, tailLen)`. */
+  readonly parts: (Uint8Array | null)[] = [];
+  n = 0;
+  start = 0;
+  tail: Uint8Array | null = null;
+  tailLen = 0;
+  bytes = 0;
+  /** The connection using this record (0: free). */
+  conn = 0;
+
+  /** Keeps chunk[from, end). Returns the bytes added. */
+  add(chunk: Uint8Array, from: number): number {
+    const len = chunk.length - from;
+    if (len <= 0) return 0;
+    this.bytes += len;
+    if (len >= KEEP_MIN && len * 2 >= chunk.buffer.byteLength) {
+      this.#seal();
+      // The first piece keeps its offset in `start` (no view made); a later one starts at 0.
+      if (this.n === 0) this.start = from;
+      this.parts[this.n] = this.n === 0 || from === 0 ? chunk : chunk.subarray(from);
+      this.n++;
+      return len;
+    }
+    if (len > TAIL_MAX >> 1) {
+      // Big, but a small part of a bigger buffer: a copy of its own.
+      this.#seal();
+      if (this.n === 0) this.start = 0;
+      this.parts[this.n++] = chunk.slice(from);
+      return len;
+    }
+    let t = this.tail;
+    const need = this.tailLen + len;
+    if (t !== null && need > t.length) {
+      if (need <= TAIL_MAX) {
+        const grown = new Uint8Array(Math.min(TAIL_MAX, pow2(need)));
+        grown.set(t.subarray(0, this.tailLen));
+        t = this.tail = grown;
+      } else {
+        this.#seal();
+        t = null;
+      }
+    }
+    if (t === null) {
+      t = this.tail = new Uint8Array(Math.max(TAIL_MIN, pow2(len)));
+      this.tailLen = 0;
+    }
+    t.set(from === 0 ? chunk : chunk.subarray(from), this.tailLen);
+    this.tailLen += len;
+    return len;
+  }
+
+  /** Moves the tail into the parts (it is full enough to pin: at least half). */
+  #seal(): void {
+    const t = this.tail;
+    if (t === null) return;
+    if (this.n === 0) this.start = 0;
+    this.parts[this.n++] = t.subarray(0, this.tailLen);
+    this.tail = null;
+    this.tailLen = 0;
+  }
+
+  /** Drops every piece. Returns the bytes dropped. */
+  release(): number {
+    const parts = this.parts;
+    for (let i = 0; i < this.n; i++) parts[i] = null;
+    const bytes = this.bytes;
+    this.n = 0;
+    this.start = 0;
+    this.tail = null;
+    this.tailLen = 0;
+    this.bytes = 0;
+    return bytes;
+  }
+
+  /** The held bytes followed by the chunk's first `head` bytes, in one new Buffer. */
+  join(chunk: Uint8Array, head: number): Buffer {
+    const out = Buffer.allocUnsafe(this.bytes + head);
+    const parts = this.parts;
+    let at = 0;
+    for (let i = 0; i < this.n; i++) {
+      let p = parts[i]!;
+      if (i === 0 && this.start !== 0) p = new Uint8Array(p.buffer, p.byteOffset + this.start, p.length - this.start);
+      out.set(p, at);
+      at += p.length;
+    }
+    if (this.tail !== null) {
+      out.set(this.tail.subarray(0, this.tailLen), at);
+      at += this.tailLen;
+    }
+    out.set(head === chunk.length ? chunk : new Uint8Array(chunk.buffer, chunk.byteOffset, head), at);
+    return out;
+  }
+}
