@@ -1,50 +1,54 @@
 // One accepted socket in a worker: its framing state in the core, its reply
-// batch, and the drain rules shared by a graceful stop, a reload and
-// max_request.
+// batch, and where it is in its life. The life is one state, moving forward
+// only; the flags beside it are independent of it and of each other.
 import type { Socket } from 'node:net';
 import type { Remote } from './events.js';
 
-/** A connection counts as quiet once no bytes have arrived for this long. */
-export const QUIET_MS = 100;
-/** A connection that has sent nothing yet is about to: give it longer. */
-export const FRESH_QUIET_MS = 1000;
+/** Reading and delivering messages. */
+export const OPEN = 0;
+/** No more deliveries (close() was called, bad input, a callback failed): ends once nothing is in flight. */
+export const CLOSING = 1;
+/** Our FIN is sent; late bytes are read and dropped until the peer closes or the linger ends. */
+export const ENDED = 2;
+/** The socket is closed and the close callback has run. */
+export const CLOSED = 3;
+export type State = typeof OPEN | typeof CLOSING | typeof ENDED | typeof CLOSED;
 
 export class Connection {
   readonly socket: Socket;
   readonly remote: Remote;
-  /** The core's framing state (0 in raw mode). */
+  state: State = OPEN;
+  /** The core's framing state (0 in raw mode, and once released). */
   ptr: number;
   /** Bytes of replies batched while this connection's messages are delivered (the connection table holds them). */
   batchBytes = 0;
-  /** Inside the delivery of this connection's messages. */
+  /** Inside the delivery of this connection's messages (a callback's synchronous part). */
   delivering = false;
+  /** Callback promises of this connection not yet settled: work in flight. */
+  pending = 0;
   /** Messages framed but not yet delivered, kept while the reply queue is full. */
   backlog: Buffer[] | null = null;
   backlogFlags: number[] | null = null;
   /** The reply queue reached socket_buffer_size: reading and delivery are paused. */
   full = false;
-  /** close() was called, or bad input was seen: no more deliveries, end after the replies flush. */
-  closing = false;
-  /** Bytes have arrived. */
-  used = false;
-  /** The close callback ran. */
-  closed = false;
-  /** The socket errored (reset by the peer, say). */
-  aborted = false;
-  /** The peer half-closed. */
-  peerEnded = false;
-  /** When we ended our side (ms), 0 before. */
-  endedAt = 0;
   /** A bufferDrain is awaited. */
   waitingDrain = false;
+  /** The peer half-closed: nothing more will arrive. */
+  peerEnded = false;
+  /** The socket errored (reset by the peer, say). */
+  aborted = false;
+  /** Bytes have arrived. */
+  used = false;
   /** proxy_protocol: the header has not arrived yet; accept has not run. */
   proxyPending = false;
   /** The accept callback ran, so close will too. */
   announced = false;
-  /** When bytes last arrived or a reply was queued (ms). */
-  lastActive: number;
+  /** When we ended our side (ms), 0 before. */
+  endedAt = 0;
   /** When bytes last arrived (ms), for the heartbeat. */
   lastIn: number;
+  /** When bytes last arrived or a reply was sent (ms): a draining http connection quiet this long is closed. */
+  lastActive: number;
   /** When the message still unfinished began arriving (ms), 0 when none is. */
   partialSince = 0;
 
@@ -52,8 +56,8 @@ export class Connection {
     this.socket = socket;
     this.remote = remote;
     this.ptr = ptr;
-    this.lastActive = now;
     this.lastIn = now;
+    this.lastActive = now;
   }
 
   /** Reply bytes not yet handed to the kernel. */
@@ -61,14 +65,8 @@ export class Connection {
     return this.socket.writableLength + this.batchBytes;
   }
 
-  /** Everything read was delivered and every reply flushed, and the peer has been quiet. */
-  finished(now: number): boolean {
-    return (
-      !this.delivering &&
-      this.backlog === null &&
-      this.batchBytes === 0 &&
-      this.socket.writableLength === 0 &&
-      now - this.lastActive >= (this.used ? QUIET_MS : FRESH_QUIET_MS)
-    );
+  /** Nothing read is waiting for an answer: no delivery running, no callback promise pending, no backlog. */
+  idle(): boolean {
+    return !this.delivering && this.pending === 0 && this.backlog === null;
   }
 }

@@ -1,39 +1,71 @@
 // A worker's connection table: where a chunk enters the core, how its messages
 // reach the user's callbacks, how the replies leave (batched into one write),
-// and when a connection ends (backpressure, the drain rules, the heartbeat).
-// Worker extends this class instead of holding one, so the hot path (socket
-// 'data' → feed → receive → Server.send → flush) stays on one object with no
-// delegating call; the worker's lifecycle plugs in through the abstract hooks.
+// and when a connection ends (backpressure, the drain rules, the heartbeat,
+// the input budget). Worker extends this class instead of holding one, so the
+// hot path (socket 'data' → feed → receive → Server.send → flush) stays on one
+// object with no delegating call; the worker's lifecycle plugs in through the
+// abstract hooks.
+//
+// When a connection ends is decided in one place, `#settle`, called whenever
+// something it depends on changes: a delivery finished, a callback's promise
+// settled, the peer sent its FIN, a drain began. A connection ends once
+// nothing it sent is waiting for an answer (no delivery running, no callback
+// promise pending, no backlog) and either it is closing (close(), bad input,
+// a failed callback, an http request answered with keep-alive off) or the
+// peer has half-closed (nothing more can arrive). A worker never reads a
+// message it will not answer, so a drain closes an http connection only
+// between requests: a request delivered during the drain gets keep-alive off
+// and the connection ends after its reply; one that stays idle is closed once
+// quiet (`#tick`). Other protocols have no way to tell a client to reconnect:
+// they are served through a drain until the peer closes or the deadline, where
+// the worker stops taking messages, flushes, and closes.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type net from 'node:net';
 import * as S from '../assembly/status.js';
 import { core } from './core.js';
-import { Connection } from './connection.js';
-import { CallbackError, NoConnectionError, framingError } from './errors.js';
-import { report, type Handlers, type Remote } from './events.js';
+import { CLOSED, CLOSING, Connection, ENDED, OPEN } from './connection.js';
+import { CallbackError, InputLimitError, NoConnectionError, type TcpPreforkError, framingError } from './errors.js';
+import { isThenable, report, type Handlers, type Remote, type Returns } from './events.js';
 
 const EMPTY = Buffer.alloc(0);
 /** How often a draining worker checks its connections. */
 const DRAIN_TICK_MS = 25;
 /** How long a connection we ended may wait for the peer's FIN before it is destroyed. */
 const LINGER_MS = 2000;
+/** At a drain's deadline: how long the connections just ended get for their FIN before they are destroyed. */
+const DEADLINE_LINGER_MS = 100;
+/** Draining http: how long an idle connection must have been quiet to be closed (a busy client gets Connection: close instead). */
+const QUIET_MS = 100;
+/** Draining http: how long a connection that has sent nothing yet gets for its first request. */
+const FRESH_MS = 1000;
+
+/** `async function`s: their awaits keep the connection for send()/close() without a target. */
+const AsyncFunction = (async () => {}).constructor;
 
 export type Target = Remote | string;
 
 const CONN = Symbol('tcp-prefork connection');
 type Owned = net.Socket & { [CONN]: Connection };
 
+type ConnEvent = 'accept' | 'receive' | 'bufferFull' | 'bufferDrain';
+
 export abstract class Connections {
   protected readonly handlers: Handlers;
   readonly #conns = new Map<string, Connection>();
+  /** The connection whose callback is running synchronously. */
   #current: Connection | null = null;
+  /** The same across the awaits of an async callback. */
+  readonly #context = new AsyncLocalStorage<Connection>();
   /** Replies batched during one connection's delivery (only one delivers at a time). */
   readonly #batch: (string | Uint8Array)[] = [];
   #batchOwner: Connection | null = null;
   #drainTimer: NodeJS.Timeout | null = null;
   #heartbeatTimer: NodeJS.Timeout | null = null;
   #heartbeatMs = 0;
+  /** When a drain must be over (ms); 0 when none runs. */
   #deadline = 0;
-  /** Connections we ended, or whose peer ended, that still wait for their close. */
+  #deadlinePassed = false;
+  /** Connections we ended that still wait for their close. */
   readonly #ending = new Set<Connection>();
   readonly #core = core();
   /** Date.now() of the data event being handled. */
@@ -44,9 +76,11 @@ export abstract class Connections {
   protected proxy = false;
   protected http = false;
   protected bufferSize = 2 * 1024 * 1024;
+  /** Bytes of unfinished input the worker may hold over all its connections (0: no bound). */
+  protected inputLimit = 0;
   /** Messages after which the worker retires (max_request plus its grace); 0 for none. */
   protected requestLimit = 0;
-  /** A graceful stop has begun: keep-alive ends, and quiet connections are closed. */
+  /** A graceful stop has begun: keep-alive ends, and connections end once they can. */
   protected stopping = false;
 
   protected readonly counters = {
@@ -123,11 +157,7 @@ export abstract class Connections {
     // send() without a target inside accept greets this connection.
     this.#current = conn;
     conn.delivering = true;
-    try {
-      accept(conn.remote);
-    } catch (err) {
-      this.#callbackError('accept', err, conn);
-    }
+    this.#run(conn, 'accept', accept, conn.remote, undefined);
     this.#afterDelivery(conn);
   }
 
@@ -150,7 +180,7 @@ export abstract class Connections {
     conn.lastIn = conn.lastActive = now;
     conn.used = true;
     this.counters.bytes_in += chunk.length;
-    if (conn.closing) return; // read and dropped, so the close sends FIN, not RST
+    if (conn.state !== OPEN) return; // read and dropped, so the close sends FIN, not RST
     if (this.raw && !conn.proxyPending) {
       this.#deliver(conn, chunk, 1);
       return;
@@ -161,10 +191,11 @@ export abstract class Connections {
     if (conn.proxyPending && error === S.OK) {
       if (c.proxy().kind === 0) return; // the header is still incomplete
       this.#proxied(conn);
-      if (conn.closing) return;
+      if (conn.state !== OPEN) return;
     }
-    // When the unfinished message began, for the heartbeat: a peer that trickles
-    // a message (slowloris) is not idle, but its message never completes.
+    // When the unfinished message began, for the heartbeat and the drain: a
+    // peer that trickles a message (slowloris) is not idle, but its message
+    // never completes.
     if (n === 0) {
       if (conn.partialSince === 0) conn.partialSince = now;
     } else {
@@ -172,24 +203,18 @@ export abstract class Connections {
       conn.partialSince = c.frames[last] + c.frames[last + 1] < chunk.length ? now : 0;
     }
     if (n > 0) this.#deliver(conn, chunk, n, this.raw);
-    if (error !== S.OK) {
-      const err = framingError(error);
-      this.count(err.code);
-      report(this.handlers, err, conn.remote);
-      this.#end(conn);
-    }
+    if (error !== S.OK) this.#fail(conn, framingError(error));
+    else if (this.inputLimit > 0 && conn.partialSince !== 0 && c.heldTotal() > this.inputLimit) this.#overBudget();
   }
 
   /** Delivers n frames of the chunk just fed (raw: the chunk itself). */
   #deliver(conn: Connection, chunk: Buffer, n: number, viaCore = false): void {
     const c = this.#core;
     const raw = this.raw && !viaCore;
-    const receive = this.handlers.receive;
-    const remote = conn.remote;
     this.#current = conn;
     conn.delivering = true;
     for (let i = 0; i < n; i++) {
-      if (conn.closing) break;
+      if (conn.state !== OPEN) break;
       if (conn.full || conn.backlog) {
         // The reply queue is at its bound: keep the rest, in order, for when it drains.
         conn.backlog ??= [];
@@ -200,17 +225,7 @@ export abstract class Connections {
         }
         break;
       }
-      const message = raw ? chunk : c.message(chunk, i);
-      if (this.http) remote.keepAlive = (c.frames[3 * i + 2] & S.FLAG_CLOSE) === 0 && !this.stopping;
-      this.#received();
-      if (receive) {
-        try {
-          receive(message, remote);
-        } catch (err) {
-          this.#callbackError('receive', err, conn);
-          break;
-        }
-      }
+      if (!this.#receive(conn, raw ? chunk : c.message(chunk, i), raw ? 0 : c.frames[3 * i + 2])) break;
     }
     this.#afterDelivery(conn);
   }
@@ -220,46 +235,89 @@ export abstract class Connections {
     const backlog = conn.backlog!;
     const flags = conn.backlogFlags!;
     conn.backlog = conn.backlogFlags = null;
-    const receive = this.handlers.receive;
-    const remote = conn.remote;
     this.#current = conn;
     conn.delivering = true;
-    let i = 0;
-    for (; i < backlog.length; i++) {
-      if (conn.closing) break;
+    for (let i = 0; i < backlog.length; i++) {
+      if (conn.state !== OPEN) break;
       if (conn.full) {
         conn.backlog = backlog.slice(i);
         conn.backlogFlags = flags.slice(i);
         break;
       }
-      if (this.http) remote.keepAlive = (flags[i] & S.FLAG_CLOSE) === 0 && !this.stopping;
-      this.#received();
-      if (receive) {
-        try {
-          receive(backlog[i], remote);
-        } catch (err) {
-          this.#callbackError('receive', err, conn);
-          break;
-        }
-      }
+      if (!this.#receive(conn, backlog[i], flags[i])) break;
     }
     this.#afterDelivery(conn);
+  }
+
+  /** One message to the receive callback. Returns false when the callback threw. */
+  #receive(conn: Connection, message: Buffer, flags: number): boolean {
+    const remote = conn.remote;
+    const n = ++this.counters.messages;
+    if (n === this.requestLimit) setImmediate(() => this.stop('max_request'));
+    let last = false;
+    if (this.http) {
+      // Keep-alive off (Connection: close, HTTP/1.0, a drain): this request is the connection's last.
+      last = (flags & S.FLAG_CLOSE) !== 0 || this.stopping;
+      remote.keepAlive = !last;
+    }
+    const receive = this.handlers.receive;
+    const ok = receive === undefined || this.#run(conn, 'receive', receive, message, remote);
+    if (last && conn.state === OPEN) conn.state = CLOSING;
+    return ok;
+  }
+
+  /**
+   * Runs a callback of this connection. A throw fails the connection; a
+   * returned promise is work in flight until it settles, and its rejection
+   * fails the connection the same way. An `async function` runs with the
+   * connection as its context, so send() and close() without a target find it
+   * after an await. Returns false when the callback threw.
+   */
+  #run<A, B>(conn: Connection, event: ConnEvent, fn: (a: A, b: B) => Returns, a: A, b: B): boolean {
+    let r: Returns;
+    try {
+      r = fn.constructor === AsyncFunction ? this.#context.run(conn, fn, a, b) : fn(a, b);
+    } catch (err) {
+      this.#callbackFailed(event, err, conn, false);
+      return false;
+    }
+    if (r !== undefined && isThenable(r)) {
+      conn.pending++;
+      r.then(
+        () => this.#promiseSettled(conn),
+        (err: unknown) => {
+          this.#callbackFailed(event, err, conn, true);
+          this.#promiseSettled(conn);
+        },
+      );
+    }
+    return true;
+  }
+
+  #promiseSettled(conn: Connection): void {
+    conn.pending--;
+    this.#settle(conn);
   }
 
   #afterDelivery(conn: Connection): void {
     conn.delivering = false;
     this.#current = null;
     this.#flush(conn);
-    if (conn.closing) {
-      this.#end(conn);
-    } else if (conn.full && !conn.waitingDrain) {
-      this.#waitDrain(conn);
-    }
+    if (conn.full && !conn.waitingDrain && conn.state === OPEN) this.#waitDrain(conn);
+    this.#settle(conn);
   }
 
-  #received(): void {
-    const n = ++this.counters.messages;
-    if (n === this.requestLimit) setImmediate(() => this.stop('max_request'));
+  /** Ends the connection if nothing read waits for an answer and a rule says it may end now (see the top of this file). */
+  #settle(conn: Connection): void {
+    if (conn.state >= ENDED || !conn.idle()) return;
+    if (conn.state === CLOSING || conn.peerEnded) this.#end(conn);
+  }
+
+  /** Draining http: an idle connection with no request begun, quiet long enough that no request is likely on its way. */
+  #quiet(conn: Connection, now: number): boolean {
+    return (
+      conn.state === OPEN && conn.idle() && conn.partialSince === 0 && now - conn.lastActive >= (conn.used ? QUIET_MS : FRESH_MS)
+    );
   }
 
   /** Writes the batched replies: one write, or one writev when several. */
@@ -287,37 +345,35 @@ export abstract class Connections {
     // A write's callback runs once everything queued before it is flushed.
     conn.socket.write(EMPTY, () => {
       conn.waitingDrain = false;
-      if (conn.closed) return;
+      if (conn.state >= ENDED) return;
       conn.full = false;
       this.#emitRemote('bufferDrain', conn);
       if (conn.backlog) this.#deliverBacklog(conn);
-      if (!conn.full && !conn.closing) conn.socket.resume();
+      if (!conn.full && conn.state === OPEN) conn.socket.resume();
     });
   }
 
   #emitRemote(event: 'bufferFull' | 'bufferDrain', conn: Connection): void {
     const fn = this.handlers[event];
-    if (!fn) return;
-    try {
-      fn(conn.remote);
-    } catch (err) {
-      this.#callbackError(event, err, conn);
-    }
+    if (fn) this.#run(conn, event, fn, conn.remote, undefined);
+  }
+
+  /** The connection a call without a target means: the running callback's, also across the awaits of an async one. */
+  #here(what: 'send' | 'close'): Connection {
+    const conn = this.#current ?? this.#context.getStore();
+    if (conn) return conn;
+    throw new NoConnectionError(
+      what === 'send'
+        ? 'send() without a target must be called inside accept or receive; pass the remote (or its id) to reply later'
+        : 'close() without a target must be called inside a callback; pass the remote (or its id)',
+    );
   }
 
   /** Sends to the connection being served, or to `target` (a remote or its id). */
   send(message: string | Uint8Array, target?: Target): boolean {
-    let conn: Connection | null | undefined;
-    if (target === undefined) {
-      conn = this.#current;
-      if (!conn)
-        throw new NoConnectionError(
-          'send() without a target must be called inside accept or receive; pass the remote (or its id) to reply later',
-        );
-    } else {
-      conn = this.#conns.get(typeof target === 'string' ? target : target?.id);
-    }
-    if (!conn || conn.closing || conn.closed) return false;
+    const conn = target === undefined ? this.#here('send') : this.#conns.get(typeof target === 'string' ? target : target?.id);
+    // A closing connection still takes the replies of the work in flight it waits for.
+    if (!conn || conn.state >= ENDED) return false;
     if (typeof message !== 'string' && !(message instanceof Uint8Array)) {
       throw new TypeError('send() takes a string, Buffer or Uint8Array');
     }
@@ -343,27 +399,20 @@ export abstract class Connections {
     return true;
   }
 
-  /** Closes the connection being served, or `target`, once its replies are flushed. */
+  /** Closes the connection being served, or `target`, once its replies are flushed and its callbacks settled. */
   close(target?: Target): boolean {
-    let conn: Connection | null | undefined;
-    if (target === undefined) {
-      conn = this.#current;
-      if (!conn)
-        throw new NoConnectionError('close() without a target must be called inside a callback; pass the remote (or its id)');
-    } else {
-      conn = this.#conns.get(typeof target === 'string' ? target : target?.id);
-    }
-    if (!conn || conn.closing || conn.closed) return false;
-    conn.closing = true;
-    if (!conn.delivering) this.#end(conn);
+    const conn = target === undefined ? this.#here('close') : this.#conns.get(typeof target === 'string' ? target : target?.id);
+    if (!conn || conn.state !== OPEN) return false;
+    conn.state = CLOSING;
+    this.#settle(conn);
     return true;
   }
 
   /** Ends our side after the replies flush. The socket stays readable so late bytes are drained, not reset. */
   #end(conn: Connection): void {
-    conn.closing = true;
-    if (conn.closed || conn.endedAt) return;
+    if (conn.state >= ENDED) return;
     this.#flush(conn);
+    conn.state = ENDED;
     conn.endedAt = Date.now();
     conn.socket.resume();
     conn.socket.end();
@@ -372,43 +421,77 @@ export abstract class Connections {
   }
 
   #onEnd(conn: Connection): void {
-    // The peer has half-closed: end our side once everything it sent is answered.
+    // The peer has half-closed: nothing more can arrive; end our side once everything it sent is answered.
     conn.peerEnded = true;
-    if (conn.endedAt) return; // both sides have ended: the socket closes by itself
-    if (conn.finished(Date.now())) {
-      this.#end(conn);
-      return;
-    }
-    this.#ending.add(conn);
-    this.#startDrainTimer();
+    this.#settle(conn);
   }
 
   #onClose(conn: Connection): void {
-    if (conn.closed) return;
-    conn.closed = true;
+    if (conn.state === CLOSED) return;
+    conn.state = CLOSED;
     this.#conns.delete(conn.remote.id);
     this.#ending.delete(conn);
-    if (conn.ptr) this.#core.close(conn.ptr);
-    conn.ptr = 0;
+    this.#release(conn);
     if (conn.aborted) this.counters.aborted++;
     else this.counters.closed++;
     this.loadChanged();
     const close = this.handlers.close;
     if (close && conn.announced) {
       try {
-        close(conn.remote);
+        const r = close(conn.remote);
+        if (r !== undefined && isThenable(r)) {
+          r.then(undefined, (err: unknown) => this.#report(new CallbackError('close', err, true), conn));
+        }
       } catch (err) {
-        report(this.handlers, new CallbackError('close', err), conn.remote);
+        this.#report(new CallbackError('close', err), conn);
       }
     }
     if (this.stopping && this.#conns.size === 0) this.drained();
   }
 
-  #callbackError(event: string, err: unknown, conn: Connection): void {
-    this.count('ERR_CALLBACK');
-    report(this.handlers, new CallbackError(event, err), conn.remote);
-    conn.closing = true;
-    if (!conn.delivering) this.#end(conn);
+  /** Frees the connection's framing state in the core, and what the host held for it. */
+  #release(conn: Connection): void {
+    if (conn.ptr) this.#core.close(conn.ptr);
+    conn.ptr = 0;
+  }
+
+  /** Counts and reports an error of this connection. */
+  #report(err: TcpPreforkError, conn: Connection): void {
+    this.count(err.code);
+    report(this.handlers, err, conn.remote);
+  }
+
+  #callbackFailed(event: ConnEvent, err: unknown, conn: Connection, rejected: boolean): void {
+    if (conn.state === CLOSED) {
+      this.#report(new CallbackError(event, err, rejected), conn);
+      return;
+    }
+    this.#fail(conn, new CallbackError(event, err, rejected));
+  }
+
+  /**
+   * Bad input, a failed callback, a budget: reports `err` and closes this
+   * connection only, once what it already sent is answered. Its unfinished
+   * input is dropped at once.
+   */
+  #fail(conn: Connection, err: TcpPreforkError): void {
+    this.#report(err, conn);
+    this.#release(conn);
+    if (conn.state === OPEN) conn.state = CLOSING;
+    this.#settle(conn);
+  }
+
+  /** Past input_buffer_limit: closes the connections holding the most unfinished input until the worker is under it. */
+  #overBudget(): void {
+    const c = this.#core;
+    const limit = this.inputLimit;
+    const holders: [number, Connection][] = [];
+    for (const conn of this.#conns.values()) if (conn.ptr !== 0) holders.push([c.holding(conn.ptr), conn]);
+    holders.sort((a, b) => b[0] - a[0]);
+    for (const [held, conn] of holders) {
+      if (c.heldTotal() <= limit || held === 0) break;
+      this.#fail(conn, new InputLimitError(held, limit));
+    }
   }
 
   /** Counts an error by its code, for stats(). */
@@ -426,16 +509,16 @@ export abstract class Connections {
   #heartbeat(): void {
     const limit = Date.now() - this.#heartbeatMs;
     for (const conn of this.#conns.values()) {
-      if (conn.closed) continue;
+      if (conn.state === CLOSED) continue;
       if (conn.lastIn <= limit || (conn.partialSince !== 0 && conn.partialSince <= limit)) conn.socket.destroy();
     }
   }
 
-  /** Stopping: ends each connection once it is finished, and destroys what is left at `deadline`. */
+  /** Stopping: ends each connection as soon as it may, and the rest at `deadline`. */
   protected drain(deadline: number): void {
     this.#deadline = deadline;
     this.#startDrainTimer();
-    this.#sweep();
+    for (const conn of this.#conns.values()) this.#settle(conn);
   }
 
   /** Clears the table's timers, so the process can exit. */
@@ -445,29 +528,31 @@ export abstract class Connections {
   }
 
   #startDrainTimer(): void {
-    if (!this.#drainTimer) this.#drainTimer = setInterval(() => this.#sweep(), DRAIN_TICK_MS);
+    if (!this.#drainTimer) this.#drainTimer = setInterval(() => this.#tick(), DRAIN_TICK_MS);
   }
 
-  /** Ends connections that are finished, and destroys the ones past their time. */
-  #sweep(): void {
+  /** The drain's clock: quiet http connections, the deadline, and connections lingering after our FIN. */
+  #tick(): void {
     const now = Date.now();
     if (this.stopping) {
       if (now >= this.#deadline) {
-        for (const conn of this.#conns.values()) conn.socket.destroy();
-      } else {
-        for (const conn of this.#conns.values()) {
-          if (!conn.closing && conn.finished(now)) this.#end(conn);
+        if (!this.#deadlinePassed) {
+          // Stop taking messages, flush what is due, close; give the peers a moment for their FIN.
+          this.#deadlinePassed = true;
+          for (const conn of this.#conns.values()) {
+            if (conn.state === OPEN) conn.state = CLOSING;
+            this.#end(conn);
+          }
+        } else if (now >= this.#deadline + DEADLINE_LINGER_MS) {
+          for (const conn of this.#conns.values()) conn.socket.destroy();
         }
+      } else if (this.http) {
+        for (const conn of this.#conns.values()) if (this.#quiet(conn, now)) this.#end(conn);
       }
     }
     for (const conn of this.#ending) {
-      if (conn.closed) {
-        this.#ending.delete(conn);
-      } else if (conn.endedAt) {
-        if (now - conn.endedAt >= LINGER_MS) conn.socket.destroy();
-      } else if (conn.peerEnded && conn.finished(now)) {
-        this.#end(conn);
-      }
+      if (conn.state === CLOSED) this.#ending.delete(conn);
+      else if (now - conn.endedAt >= LINGER_MS) conn.socket.destroy();
     }
     if (!this.stopping && this.#ending.size === 0 && this.#drainTimer) {
       clearInterval(this.#drainTimer);

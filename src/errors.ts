@@ -38,6 +38,26 @@ export class BadProxyHeaderError extends TcpPreforkError {
   }
 }
 
+/** The core could not get memory for this connection's unfinished input; the worker goes on. */
+export class OutOfMemoryError extends TcpPreforkError {
+  constructor(message = "the core's linear memory cannot grow for this connection's input") {
+    super('ERR_OUT_OF_MEMORY', message);
+  }
+}
+
+/** The worker held more unfinished input than input_buffer_limit; this connection held the most. */
+export class InputLimitError extends TcpPreforkError {
+  /** Bytes this connection held when it was closed. */
+  readonly held: number;
+  constructor(held: number, limit: number) {
+    super(
+      'ERR_INPUT_LIMIT',
+      `the worker's unfinished input passed input_buffer_limit (${limit} bytes); this connection held the most (${held} bytes)`,
+    );
+    this.held = held;
+  }
+}
+
 /** A known setting was given a value outside its schema. */
 export class InvalidSettingError extends TcpPreforkError {
   readonly key: string;
@@ -95,11 +115,14 @@ export class WorkerExitError extends TcpPreforkError {
   }
 }
 
-/** A user callback threw; the connection it served was closed. */
+/** A user callback threw, or the promise it returned rejected; the connection it served was closed. */
 export class CallbackError extends TcpPreforkError {
   readonly event: string;
-  constructor(event: string, cause: unknown) {
-    super('ERR_CALLBACK', `the ${event} callback threw: ${cause instanceof Error ? cause.message : String(cause)}`);
+  constructor(event: string, cause: unknown, rejected = false) {
+    super(
+      'ERR_CALLBACK',
+      `the ${event} callback ${rejected ? 'rejected' : 'threw'}: ${cause instanceof Error ? cause.message : String(cause)}`,
+    );
     this.event = event;
     (this as { cause?: unknown }).cause = cause;
   }
@@ -116,6 +139,8 @@ export function framingError(status: number): TcpPreforkError {
       return new BadHttpError();
     case S.ERR_BAD_PROXY_HEADER:
       return new BadProxyHeaderError();
+    case S.ERR_OUT_OF_MEMORY:
+      return new OutOfMemoryError();
     default:
       return new TcpPreforkError('ERR_CORE', `unexpected core status ${status}`);
   }

@@ -1,5 +1,5 @@
 // The events a server emits, and where each one fires.
-import { UnknownEventError, type TcpPreforkError } from './errors.js';
+import { CallbackError, UnknownEventError, type TcpPreforkError } from './errors.js';
 
 /** A connected peer. `id` is unique across the whole server: worker index, worker pid, connection number. */
 export interface Remote {
@@ -28,18 +28,21 @@ export interface WorkerExitInfo {
   signal: string | null;
 }
 
+/** What a callback returns: nothing, or a promise the server tracks (see README, "Async callbacks"). */
+export type Returns = void | Promise<void>;
+
 export interface Handlers {
-  accept?: (remote: Remote) => void;
-  receive?: (message: Buffer, remote: Remote) => void;
-  close?: (remote: Remote) => void;
-  bufferFull?: (remote: Remote) => void;
-  bufferDrain?: (remote: Remote) => void;
-  start?: (info: StartInfo) => void;
-  shutdown?: () => void;
-  workerStart?: (info: WorkerInfo) => void;
-  workerStop?: (info: WorkerInfo) => void;
-  workerExit?: (info: WorkerExitInfo) => void;
-  error?: (err: TcpPreforkError | Error, remote?: Remote) => void;
+  accept?: (remote: Remote) => Returns;
+  receive?: (message: Buffer, remote: Remote) => Returns;
+  close?: (remote: Remote) => Returns;
+  bufferFull?: (remote: Remote) => Returns;
+  bufferDrain?: (remote: Remote) => Returns;
+  start?: (info: StartInfo) => Returns;
+  shutdown?: () => Returns;
+  workerStart?: (info: WorkerInfo) => Returns;
+  workerStop?: (info: WorkerInfo) => Returns;
+  workerExit?: (info: WorkerExitInfo) => Returns;
+  error?: (err: TcpPreforkError | Error, remote?: Remote) => Returns;
 }
 
 export type EventName = keyof Handlers;
@@ -63,16 +66,70 @@ export function checkEvent(event: string, callback: unknown): asserts event is E
   if (typeof callback !== 'function') throw new TypeError(`the ${event} callback must be a function`);
 }
 
+/** A promise, or anything with a `then` method. */
+export function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && typeof v === 'object' && typeof (v as { then?: unknown }).then === 'function';
+}
+
+function toStderr(err: unknown): void {
+  const e = err as { code?: string; message?: string };
+  const code = e?.code;
+  process.stderr.write(`tcp-prefork[${process.pid}]: ${code ? code + ': ' : ''}${e?.message ?? String(err)}\n`);
+}
+
 /** Reports an error to the `error` callback, or to stderr when none is bound. Never throws. */
 export function report(handlers: Handlers, err: Error, remote?: Remote): void {
   if (handlers.error) {
     try {
-      handlers.error(err, remote);
+      const r = handlers.error(err, remote);
+      if (isThenable(r)) r.then(undefined, toStderr);
       return;
     } catch (e) {
       err = e as Error;
     }
   }
-  const code = (err as { code?: string }).code;
-  process.stderr.write(`tcp-prefork[${process.pid}]: ${code ? code + ': ' : ''}${err.message}\n`);
+  toStderr(err);
+}
+
+/**
+ * Runs a callback that has no connection (start, shutdown, workerStart, ...):
+ * a throw or a rejection is reported as ERR_CALLBACK. Returns its promise,
+ * if it returned one, settled either way, for callers that wait for it.
+ */
+export function invoke<A extends unknown[]>(
+  handlers: Handlers,
+  event: string,
+  fn: ((...args: A) => Returns) | undefined,
+  ...args: A
+): Promise<void> | undefined {
+  if (!fn) return undefined;
+  try {
+    const r = fn(...args);
+    if (isThenable(r)) {
+      return Promise.resolve(r).then(
+        () => undefined,
+        (err) => report(handlers, new CallbackError(event, err, true)),
+      );
+    }
+  } catch (err) {
+    report(handlers, new CallbackError(event, err));
+  }
+  return undefined;
+}
+
+/** Runs `fn` once `p` has settled, or after `ms` if it takes longer; at once when there is no promise. */
+export function afterward(p: Promise<void> | undefined, ms: number, fn: () => void): void {
+  if (!p) {
+    fn();
+    return;
+  }
+  let done = false;
+  const once = () => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    fn();
+  };
+  const timer = setTimeout(once, ms);
+  p.then(once);
 }

@@ -20,8 +20,8 @@ function pow2(n: number): number {
 }
 
 export class Held {
-  /** Pieces in order, the first from `start`; then `tail[0, tailLen)`. */
-  readonly parts: (Uint8Array | null)[] = [];
+  /** Pieces in order, the first from `start`; then `tail[0, tailLen)`. Made on first use: a record per connection slot is kept for reuse. */
+  parts: (Uint8Array | null)[] | null = null;
   n = 0;
   start = 0;
   tail: Uint8Array | null = null;
@@ -39,15 +39,14 @@ export class Held {
       this.#seal();
       // The first piece keeps its offset in `start` (no view made); a later one starts at 0.
       if (this.n === 0) this.start = from;
-      this.parts[this.n] = this.n === 0 || from === 0 ? chunk : chunk.subarray(from);
-      this.n++;
+      this.#push(this.n === 0 || from === 0 ? chunk : chunk.subarray(from));
       return len;
     }
     if (len > TAIL_MAX >> 1) {
       // Big, but a small part of a bigger buffer: a copy of its own.
       this.#seal();
       if (this.n === 0) this.start = 0;
-      this.parts[this.n++] = chunk.slice(from);
+      this.#push(chunk.slice(from));
       return len;
     }
     let t = this.tail;
@@ -71,12 +70,16 @@ export class Held {
     return len;
   }
 
+  #push(piece: Uint8Array): void {
+    (this.parts ??= [])[this.n++] = piece;
+  }
+
   /** Moves the tail into the parts (it is full enough to pin: at least half). */
   #seal(): void {
     const t = this.tail;
     if (t === null) return;
     if (this.n === 0) this.start = 0;
-    this.parts[this.n++] = t.subarray(0, this.tailLen);
+    this.#push(t.subarray(0, this.tailLen));
     this.tail = null;
     this.tailLen = 0;
   }
@@ -84,7 +87,7 @@ export class Held {
   /** Drops every piece. Returns the bytes dropped. */
   release(): number {
     const parts = this.parts;
-    for (let i = 0; i < this.n; i++) parts[i] = null;
+    for (let i = 0; i < this.n; i++) parts![i] = null;
     const bytes = this.bytes;
     this.n = 0;
     this.start = 0;
@@ -100,7 +103,7 @@ export class Held {
     const parts = this.parts;
     let at = 0;
     for (let i = 0; i < this.n; i++) {
-      let p = parts[i]!;
+      let p = parts![i]!;
       if (i === 0 && this.start !== 0) p = new Uint8Array(p.buffer, p.byteOffset + this.start, p.length - this.start);
       out.set(p, at);
       at += p.length;

@@ -18,4 +18,6 @@ export {
   MaxConnError,
   WorkerExitError,
   CallbackError,
+  OutOfMemoryError,
+  InputLimitError,
 } from './errors.js';

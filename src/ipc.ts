@@ -11,8 +11,8 @@ export type ToWorker =
   | { type: 'loads'; loads: number[] }
   /** A socket accepted by the master (round_robin), or passed on by a sibling. */
   | { type: 'conn' }
-  /** Stop gracefully: stop accepting, drain, exit. */
-  | { type: 'stop' }
+  /** Stop gracefully: stop accepting, drain, exit; within `ms` of when it was sent (the master's SIGKILL follows). */
+  | { type: 'stop'; ms: number; sentAt: number }
   /** Report stats (answered with 'stats'). */
   | { type: 'stats'; seq: number };
 

@@ -4,7 +4,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import tls from 'node:tls';
 import { InvalidSettingError, WorkerExitError } from './errors.js';
-import { report, type Handlers } from './events.js';
+import { afterward, invoke, report, type Handlers } from './events.js';
 import { isMessage, WORKER_ENV, type ToMaster, type ToWorker, type WorkerStats } from './ipc.js';
 import net from 'node:net';
 import { Balancer, type Handoff, type Seat } from './balancer.js';
@@ -20,6 +20,13 @@ export const BACKOFF_START_MS = 100;
 export const BACKOFF_FACTOR = 2;
 export const BACKOFF_MAX_MS = 10_000;
 export const BACKOFF_RESET_MS = 30_000;
+/**
+ * A worker that retires on a signal is replaced after this long, unless the
+ * master stops meanwhile: a terminal's Ctrl-C (and systemd's default
+ * KillMode) signals the whole process group at once, and the workers' news
+ * may reach the master before its own signal does.
+ */
+export const SIGNAL_RESPAWN_DELAY_MS = 200;
 
 type State = 'starting' | 'ready' | 'retiring' | 'stopping';
 type DispatchMode = 'shared' | 'round_robin' | 'hybrid';
@@ -250,14 +257,7 @@ export class Master {
         this.#started = true;
         const workers = this.#slots.map((s) => s.current!.pid);
         this.#log.info(`listening on ${this.#address}:${this.#port}, master pid ${process.pid}, workers ${workers.join(' ')}`);
-        const start = this.#handlers.start;
-        if (start) {
-          try {
-            start({ address: this.#address, port: this.#port, workers });
-          } catch (err) {
-            report(this.#handlers, err as Error);
-          }
-        }
+        invoke(this.#handlers, 'start', this.#handlers.start, { address: this.#address, port: this.#port, workers });
       }
     },
     retiring: (rec, msg) => {
@@ -267,7 +267,13 @@ export class Master {
       rec.voluntary = true;
       this.#armKill(rec);
       this.#log.info(`worker ${rec.workerId} pid ${rec.pid} retiring (${msg.reason})`);
-      if (!this.#stopping && this.#slots[rec.workerId].current === rec) this.#fork(rec.workerId);
+      const replace = () => {
+        // The slot is still this worker's, or empty if it has already exited.
+        const current = this.#slots[rec.workerId].current;
+        if (!this.#stopping && (current === rec || current === null)) this.#fork(rec.workerId);
+      };
+      if (msg.reason.startsWith('SIG')) setTimeout(replace, SIGNAL_RESPAWN_DELAY_MS);
+      else replace();
     },
     load: (rec, msg) => this.#updateLoad(rec, msg),
     handoff: (rec, msg, handle) => {
@@ -322,7 +328,7 @@ export class Master {
     rec.state = 'stopping';
     rec.voluntary = true;
     this.#armKill(rec);
-    this.#sendTo(rec, { type: 'stop' });
+    this.#sendTo(rec, { type: 'stop', ms: (this.#settings.get('max_wait_time') as number) * 1000, sentAt: Date.now() });
   }
 
   #onExit(rec: WorkerRecord, code: number | null, signal: NodeJS.Signals | null): void {
@@ -331,14 +337,7 @@ export class Master {
     const slot = this.#slots[rec.workerId];
     if (slot.current === rec) slot.current = null;
     this.#log.info(`worker ${rec.workerId} pid ${rec.pid} exited (code ${code}, signal ${signal})`);
-    const exit = this.#handlers.workerExit;
-    if (exit) {
-      try {
-        exit({ workerId: rec.workerId, pid: rec.pid, code, signal });
-      } catch (err) {
-        report(this.#handlers, err as Error);
-      }
-    }
+    invoke(this.#handlers, 'workerExit', this.#handlers.workerExit, { workerId: rec.workerId, pid: rec.pid, code, signal });
     if (this.#stopping) {
       if (this.#workers.size === 0) this.#finish();
       return;
@@ -407,18 +406,14 @@ export class Master {
     }
     if (this.#loadsTimer) clearTimeout(this.#loadsTimer);
     for (const [sig, fn] of this.#signals) process.off(sig, fn);
-    const shutdown = this.#handlers.shutdown;
-    if (shutdown) {
-      try {
-        shutdown();
-      } catch (err) {
-        report(this.#handlers, err as Error);
-      }
-    }
-    this.#log.info(`master pid ${process.pid} exited`);
-    this.#resolve?.();
-    // A signal means "terminate": exit even if user code holds the loop open.
-    if (this.#bySignal) setTimeout(() => process.exit(0), 50).unref();
+    // An async shutdown is waited for, up to max_wait_time.
+    const done = invoke(this.#handlers, 'shutdown', this.#handlers.shutdown);
+    afterward(done, (this.#settings.get('max_wait_time') as number) * 1000, () => {
+      this.#log.info(`master pid ${process.pid} exited`);
+      this.#resolve?.();
+      // A signal means "terminate": exit even if user code holds the loop open.
+      if (this.#bySignal) setTimeout(() => process.exit(0), 50).unref();
+    });
   }
 
   /** Asks every live worker for its stats. */

@@ -5,11 +5,11 @@
 // live in connections.ts, which Worker extends.
 import net from 'node:net';
 import tls from 'node:tls';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { adopt, detach, type Handoff } from './balancer.js';
 import { Connections } from './connections.js';
-import { CallbackError, MaxConnError } from './errors.js';
-import { report, type Handlers } from './events.js';
+import { MaxConnError } from './errors.js';
+import { afterward, invoke, report, type Handlers } from './events.js';
 import { PeerRemote } from './remote.js';
 import { isMessage, type ToMaster, type ToWorker, type WorkerStats } from './ipc.js';
 import type { Settings } from './settings.js';
@@ -19,6 +19,21 @@ export type { Target } from './connections.js';
 /** How long a stopping worker keeps accepting what is already queued: at least, at most. */
 const LISTEN_GRACE_MS = 20;
 const LISTEN_GRACE_MAX_MS = 1000;
+/** Of max_wait_time, what a stop keeps after its drain deadline: the last FINs, workerStop, the exit. */
+const STOP_MARGIN_MS = 500;
+/** Descriptors a worker keeps free for itself (IPC, handoffs, TLS, the user's own files) below its open-file limit. */
+const FD_RESERVE = 32;
+
+/** The soft open-file limit and the descriptors open now, where /proc tells (Linux). */
+function descriptors(): { limit: number; open: number } | null {
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    if (!m || m[1] === 'unlimited') return null;
+    return { limit: Number(m[1]), open: readdirSync('/proc/self/fd').length };
+  } catch {
+    return null;
+  }
+}
 
 export class Worker extends Connections {
   readonly #settings: Settings;
@@ -29,6 +44,8 @@ export class Worker extends Connections {
   /** Sockets accepted (or handed on) so far; a stopping worker watches it. */
   #acceptCount = 0;
   #finished = false;
+  /** When a stop must be over, the exit included (a little before the master's SIGKILL). */
+  #stopBy = 0;
   #resolve: (() => void) | null = null;
 
   // Config, read once from the master's settings.
@@ -43,6 +60,8 @@ export class Worker extends Connections {
   #maxConn = Infinity;
   #waitMs = 3000;
   readonly #startedAt = Date.now();
+  /** The last RSS read: reading it opens a file, which fails at the descriptor limit. */
+  #rss = 0;
 
   constructor(settings: Settings, handlers: Handlers, workerId: number) {
     super(handlers);
@@ -55,8 +74,12 @@ export class Worker extends Connections {
     return new Promise((resolve) => {
       this.#resolve = resolve;
       process.on('message', (msg: unknown, handle: unknown) => {
-        if (isMessage(msg) && msg.type in this.#dispatch) {
+        if (!isMessage(msg) || !(msg.type in this.#dispatch)) return;
+        try {
           this.#dispatch[msg.type as ToWorker['type']](msg as never, handle);
+        } catch (err) {
+          // A message the worker cannot act on costs that message, never the worker.
+          report(this.handlers, err as Error);
         }
       });
       // A worker whose master is gone exits: no orphans after SIGKILL to the master.
@@ -77,7 +100,8 @@ export class Worker extends Connections {
       socket.setNoDelay(true);
       this.#accept(socket);
     },
-    stop: () => this.stop(null),
+    // A busy worker may read this late: what it has left is counted from when the master sent it.
+    stop: (msg) => this.stop(null, msg.ms - Math.max(0, Date.now() - msg.sentAt)),
     loads: (msg) => {
       this.#loads = msg.loads;
     },
@@ -103,7 +127,11 @@ export class Worker extends Connections {
     this.#workers = st.get('process_number') as number;
     // Where workers accept for themselves, each enforces its share of max_conn.
     this.#maxConn = msg.mode === 'round_robin' ? maxConn : Math.max(1, Math.ceil(maxConn / this.#workers));
+    // And never more than its descriptors allow: past them libuv accepts and closes without a word.
+    const fds = descriptors();
+    if (fds) this.#maxConn = Math.max(1, Math.min(this.#maxConn, fds.limit - fds.open - FD_RESERVE));
     this.bufferSize = st.get('socket_buffer_size') as number;
+    this.inputLimit = st.get('input_buffer_limit') as number;
     const heartbeatMs = (st.get('heartbeat_idle_time') as number) * 1000;
     this.#waitMs = (st.get('max_wait_time') as number) * 1000;
     const maxRequest = st.get('max_request') as number;
@@ -120,7 +148,7 @@ export class Worker extends Connections {
     if (heartbeatMs > 0) this.startHeartbeat(heartbeatMs);
     const ready = () => {
       this.#send({ type: 'ready' });
-      this.#call('workerStart', { workerId: this.workerId, pid: process.pid });
+      invoke(this.handlers, 'workerStart', this.handlers.workerStart, { workerId: this.workerId, pid: process.pid });
     };
     if (handle) {
       server.listen(handle, st.get('backlog') as number, () => {
@@ -132,16 +160,6 @@ export class Worker extends Connections {
       });
     } else {
       ready();
-    }
-  }
-
-  #call<K extends 'workerStart' | 'workerStop'>(event: K, info: { workerId: number; pid: number }): void {
-    const fn = this.handlers[event];
-    if (!fn) return;
-    try {
-      fn(info);
-    } catch (err) {
-      report(this.handlers, new CallbackError(event, err));
     }
   }
 
@@ -224,8 +242,10 @@ export class Worker extends Connections {
     if (this.stopping) return;
     this.stopping = true;
     if (reason !== null && reason !== 'master gone') this.#send({ type: 'retiring', reason });
-    // Leave a little of max_wait_time for the close callbacks before the master's SIGKILL.
-    const deadline = Date.now() + Math.max(0, Math.min(waitMs, this.#waitMs) - 200);
+    // Leave a little of max_wait_time for the last FINs, workerStop and the exit before the master's SIGKILL.
+    const wait = Math.min(waitMs, this.#waitMs);
+    const deadline = Date.now() + Math.max(0, wait - STOP_MARGIN_MS);
+    this.#stopBy = Date.now() + wait - 100;
     // Connections already in the accept queue would be reset when the socket
     // closes: keep accepting until a turn of the event loop (whose poll phase
     // accepts everything queued) brings no new one, then close.
@@ -251,11 +271,24 @@ export class Worker extends Connections {
     this.#finished = true;
     this.stopTimers();
     if (this.#loadTimer) clearTimeout(this.#loadTimer);
-    this.#call('workerStop', { workerId: this.workerId, pid: process.pid });
-    this.#resolve?.();
-    // Exit even if user code holds the loop; the delay lets stdout flush.
-    setTimeout(() => process.exit(0), 50).unref();
-    if (process.connected) process.disconnect();
+    // An async workerStop is waited for, within what is left of max_wait_time.
+    const stopped = invoke(this.handlers, 'workerStop', this.handlers.workerStop, { workerId: this.workerId, pid: process.pid });
+    afterward(stopped, Math.max(50, this.#stopBy - Date.now()), () => {
+      this.#resolve?.();
+      // Exit even if user code holds the loop; the delay lets stdout flush.
+      setTimeout(() => process.exit(0), 50).unref();
+      if (process.connected) process.disconnect();
+    });
+  }
+
+  /** RSS now, or the last one read when reading fails (EMFILE at the descriptor limit). */
+  #readRss(): number {
+    try {
+      this.#rss = process.memoryUsage.rss();
+    } catch {
+      // keep the last reading
+    }
+    return this.#rss;
   }
 
   stats(): WorkerStats {
@@ -273,7 +306,7 @@ export class Worker extends Connections {
       bytes_out: s.bytes_out,
       errors: { ...s.errors },
       uptime: (Date.now() - this.#startedAt) / 1000,
-      rss: process.memoryUsage.rss(),
+      rss: this.#readRss(),
     };
   }
 }
