@@ -21,7 +21,7 @@ const LISTEN_GRACE_MS = 20;
 const LISTEN_GRACE_MAX_MS = 1000;
 /** Of max_wait_time, what a stop keeps after its drain deadline: the last FINs, workerStop, the exit. */
 const STOP_MARGIN_MS = 500;
-/** Descriptors a worker keeps free for itself (IPC, handoffs, TLS, the user's own files) below its open-file limit. */
+/** Descriptors a worker keeps free for itself (IPC, handoffs, TLS, the user's own files) below its open-file limit (at most an eighth of it). */
 const FD_RESERVE = 32;
 
 /** The soft open-file limit and the descriptors open now, where /proc tells (Linux). */
@@ -129,7 +129,10 @@ export class Worker extends Connections {
     this.#maxConn = msg.mode === 'round_robin' ? maxConn : Math.max(1, Math.ceil(maxConn / this.#workers));
     // And never more than its descriptors allow: past them libuv accepts and closes without a word.
     const fds = descriptors();
-    if (fds) this.#maxConn = Math.max(1, Math.min(this.#maxConn, fds.limit - fds.open - FD_RESERVE));
+    if (fds) {
+      const spare = Math.min(FD_RESERVE, Math.floor(fds.limit / 8));
+      this.#maxConn = Math.max(1, Math.min(this.#maxConn, fds.limit - fds.open - spare));
+    }
     this.bufferSize = st.get('socket_buffer_size') as number;
     this.inputLimit = st.get('input_buffer_limit') as number;
     const heartbeatMs = (st.get('heartbeat_idle_time') as number) * 1000;
