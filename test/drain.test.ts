@@ -235,7 +235,7 @@ for (const async of [false, true]) {
 
     async function eofLoad(settings: Record<string, unknown>, act: (proc: Proc, workers: number[]) => Promise<number[]>) {
       const { proc, port, workers } = await startFixture({
-        settings: { process_number: 2, protocol: 'eof', max_wait_time: 1, ...settings },
+        settings: { process_number: 2, protocol: 'eof', max_wait_time: 1.5, ...settings },
         async,
         awaitMs,
         addressed: true,
@@ -280,7 +280,7 @@ for (const async of [false, true]) {
 
     it('http: 40 keep-alive clients (200 ms pauses) across a SIGUSR1 reload: no failed request, each request read answered exactly once', async () => {
       const { proc, port, workers } = await startFixture({
-        settings: { process_number: 2, protocol: 'http', max_wait_time: 1 },
+        settings: { process_number: 2, protocol: 'http', max_wait_time: 1.5 },
         mode: 'http',
         async,
         awaitMs,
