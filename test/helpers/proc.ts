@@ -106,15 +106,29 @@ export class Proc {
   }
 }
 
+export interface FixtureOptions {
+  /** Resolve at once instead of waiting for `start`. */
+  waitStart?: boolean;
+  /** Options for node itself, before the script (e.g. --max-old-space-size=64); the master passes them to its workers. */
+  nodeArgs?: string[];
+  /** A command that execs node, e.g. ['prlimit', '--nofile=64:64']; the pid stays the master's. */
+  wrap?: string[];
+  /** Lead a new process group, as a shell's job does, so a test can signal the whole group. */
+  detached?: boolean;
+}
+
 /** Starts the fixture server with a config; resolves once it emitted `start`. */
 export async function startFixture(
   cfg: Record<string, unknown>,
-  opts: { waitStart?: boolean } = {},
+  opts: FixtureOptions = {},
 ): Promise<{ proc: Proc; port: number; workers: number[] }> {
-  const child = spawn(process.execPath, [FIXTURE], {
+  const argv = [process.execPath, ...(opts.nodeArgs ?? []), FIXTURE];
+  const [cmd, ...args] = [...(opts.wrap ?? []), ...argv];
+  const child = spawn(cmd, args, {
     cwd: ROOT,
     env: { ...process.env, TP_FIXTURE: JSON.stringify(cfg) },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: opts.detached ?? false,
   });
   const proc = new Proc(child);
   if (opts.waitStart === false) return { proc, port: 0, workers: [] };
