@@ -17,8 +17,10 @@
 // between requests: a request delivered during the drain gets keep-alive off
 // and the connection ends after its reply; one that stays idle is closed once
 // quiet (`#tick`). Other protocols have no way to tell a client to reconnect:
-// they are served through a drain until the peer closes or the deadline, where
-// the worker stops taking messages, flushes, and closes.
+// they are served through a drain until the peer closes or the deadline. There
+// the worker stops reading (no message is taken that would not be answered),
+// lets the work in flight finish and flushes, then closes each connection; at
+// the hard deadline, just before the master's SIGKILL, it destroys the rest.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type net from 'node:net';
 import * as S from '../assembly/status.js';
@@ -32,8 +34,6 @@ const EMPTY = Buffer.alloc(0);
 const DRAIN_TICK_MS = 25;
 /** How long a connection we ended may wait for the peer's FIN before it is destroyed. */
 const LINGER_MS = 2000;
-/** At a drain's deadline: how long the connections just ended get for their FIN before they are destroyed. */
-const DEADLINE_LINGER_MS = 100;
 /** Draining http: how long an idle connection must have been quiet to be closed (a busy client gets Connection: close instead). */
 const QUIET_MS = 100;
 /** Draining http: how long a connection that has sent nothing yet gets for its first request. */
@@ -62,8 +62,9 @@ export abstract class Connections {
   #drainTimer: NodeJS.Timeout | null = null;
   #heartbeatTimer: NodeJS.Timeout | null = null;
   #heartbeatMs = 0;
-  /** When a drain must be over (ms); 0 when none runs. */
+  /** When a drain stops taking messages (ms), and when it destroys what is left; 0 when none runs. */
   #deadline = 0;
+  #hardDeadline = 0;
   #deadlinePassed = false;
   /** Connections we ended that still wait for their close. */
   readonly #ending = new Set<Connection>();
@@ -514,9 +515,14 @@ export abstract class Connections {
     }
   }
 
-  /** Stopping: ends each connection as soon as it may, and the rest at `deadline`. */
-  protected drain(deadline: number): void {
+  /**
+   * Stopping: ends each connection as soon as it may; at `deadline` stops
+   * reading and closes each once its work in flight is done; at `hard`
+   * destroys what is left.
+   */
+  protected drain(deadline: number, hard: number): void {
     this.#deadline = deadline;
+    this.#hardDeadline = hard;
     this.#startDrainTimer();
     for (const conn of this.#conns.values()) this.#settle(conn);
   }
@@ -535,16 +541,18 @@ export abstract class Connections {
   #tick(): void {
     const now = Date.now();
     if (this.stopping) {
-      if (now >= this.#deadline) {
+      if (now >= this.#hardDeadline) {
+        for (const conn of this.#conns.values()) conn.socket.destroy();
+      } else if (now >= this.#deadline) {
         if (!this.#deadlinePassed) {
-          // Stop taking messages, flush what is due, close; give the peers a moment for their FIN.
+          // Stop reading; each connection ends once its work in flight is done and flushed.
           this.#deadlinePassed = true;
           for (const conn of this.#conns.values()) {
-            if (conn.state === OPEN) conn.state = CLOSING;
-            this.#end(conn);
+            if (conn.state !== OPEN) continue;
+            conn.socket.pause();
+            conn.state = CLOSING;
+            this.#settle(conn);
           }
-        } else if (now >= this.#deadline + DEADLINE_LINGER_MS) {
-          for (const conn of this.#conns.values()) conn.socket.destroy();
         }
       } else if (this.http) {
         for (const conn of this.#conns.values()) if (this.#quiet(conn, now)) this.#end(conn);

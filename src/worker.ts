@@ -19,8 +19,10 @@ export type { Target } from './connections.js';
 /** How long a stopping worker keeps accepting what is already queued: at least, at most. */
 const LISTEN_GRACE_MS = 20;
 const LISTEN_GRACE_MAX_MS = 1000;
-/** Of max_wait_time, what a stop keeps after its drain deadline: the last FINs, workerStop, the exit. */
-const STOP_MARGIN_MS = 500;
+/** Of max_wait_time, what a stop keeps after its hard deadline: workerStop and the exit, before the master's SIGKILL. */
+const STOP_MARGIN_MS = 150;
+/** Of max_wait_time, what a stop keeps after it stops reading, for the work in flight (at most; a third of it if less). */
+const FINISH_MS = 1000;
 /** Descriptors a worker keeps free for itself (IPC, handoffs, TLS, the user's own files) below its open-file limit (at most an eighth of it). */
 const FD_RESERVE = 32;
 
@@ -245,10 +247,13 @@ export class Worker extends Connections {
     if (this.stopping) return;
     this.stopping = true;
     if (reason !== null && reason !== 'master gone') this.#send({ type: 'retiring', reason });
-    // Leave a little of max_wait_time for the last FINs, workerStop and the exit before the master's SIGKILL.
-    const wait = Math.min(waitMs, this.#waitMs);
-    const deadline = Date.now() + Math.max(0, wait - STOP_MARGIN_MS);
-    this.#stopBy = Date.now() + wait - 100;
+    // Within max_wait_time: serve, then stop reading and let the work in flight finish, then
+    // destroy what is left, leaving a little for workerStop and the exit before the master's SIGKILL.
+    const now = Date.now();
+    const wait = Math.max(0, Math.min(waitMs, this.#waitMs) - STOP_MARGIN_MS);
+    const hard = now + wait;
+    const deadline = hard - Math.min(FINISH_MS, wait / 3);
+    this.#stopBy = hard + STOP_MARGIN_MS - 50;
     // Connections already in the accept queue would be reset when the socket
     // closes: keep accepting until a turn of the event loop (whose poll phase
     // accepts everything queued) brings no new one, then close.
@@ -266,7 +271,7 @@ export class Worker extends Connections {
       if (this.size === 0) this.#finish();
     };
     setTimeout(() => setImmediate(closeWhenQueueEmpty), LISTEN_GRACE_MS);
-    this.drain(deadline);
+    this.drain(deadline, hard);
   }
 
   #finish(): void {
