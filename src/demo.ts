@@ -5,7 +5,7 @@
 // reply and then the connection closes (ApacheBench without -k needs this).
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import { Server } from './index.js';
+import { Server, type KnownSettings } from './index.js';
 
 const { values } = parseArgs({
   options: {
@@ -38,8 +38,8 @@ const CLOSE = Buffer.from(
 const server = new Server(values.host, Number(values.port));
 try {
   server.set('process_number', Number(values.workers));
-  server.set('protocol', values.protocol);
-  if (values.dispatch !== undefined) server.set('dispatch_mode', values.dispatch);
+  server.set('protocol', values.protocol as KnownSettings['protocol']);
+  if (values.dispatch !== undefined) server.set('dispatch_mode', values.dispatch as KnownSettings['dispatch_mode']);
   if (values['tls-cert'] !== undefined) server.set('ssl_cert_file', values['tls-cert']);
   if (values['tls-key'] !== undefined) server.set('ssl_key_file', values['tls-key']);
   if (values['pid-file'] !== undefined) server.set('pid_file', values['pid-file']);

@@ -1,6 +1,16 @@
 // One class per kind of failure. Callers test `err.code`, never the message.
 import * as S from '../assembly/status.js';
 
+/** A system error from node (EADDRINUSE, EMFILE, ...): it has a `code` too. */
+export interface SystemError extends Error {
+  code: string;
+  errno?: number;
+  syscall?: string;
+}
+
+/** What the `error` callback gets: `err.code` is always a string. */
+export type ServerError = TcpPreforkError | SystemError;
+
 export class TcpPreforkError extends Error {
   readonly code: string;
   constructor(code: string, message: string) {

@@ -1,5 +1,5 @@
 // The events a server emits, and where each one fires.
-import { CallbackError, UnknownEventError, type TcpPreforkError } from './errors.js';
+import { CallbackError, UnknownEventError, type ServerError } from './errors.js';
 
 /** A connected peer. `id` is unique across the whole server: worker index, worker pid, connection number. */
 export interface Remote {
@@ -42,7 +42,7 @@ export interface Handlers {
   workerStart?: (info: WorkerInfo) => Returns;
   workerStop?: (info: WorkerInfo) => Returns;
   workerExit?: (info: WorkerExitInfo) => Returns;
-  error?: (err: TcpPreforkError | Error, remote?: Remote) => Returns;
+  error?: (err: ServerError, remote?: Remote) => Returns;
 }
 
 export type EventName = keyof Handlers;
@@ -80,8 +80,10 @@ function toStderr(err: unknown): void {
 /** Reports an error to the `error` callback, or to stderr when none is bound. Never throws. */
 export function report(handlers: Handlers, err: Error, remote?: Remote): void {
   if (handlers.error) {
+    // Every error the server reports has a code; one that somehow lacks it says so.
+    if (typeof (err as { code?: unknown }).code !== 'string') Object.assign(err, { code: 'ERR_UNKNOWN' });
     try {
-      const r = handlers.error(err, remote);
+      const r = handlers.error(err as ServerError, remote);
       if (isThenable(r)) r.then(undefined, toStderr);
       return;
     } catch (e) {

@@ -1,10 +1,12 @@
 // tcp-prefork: a prefork TCP server with a WebAssembly framing core.
 export { Server } from './server.js';
 export type { ServerStats } from './stats.js';
-export type { Remote, Handlers, EventName, StartInfo, WorkerInfo, WorkerExitInfo } from './events.js';
+export type { Remote, Handlers, EventName, StartInfo, WorkerInfo, WorkerExitInfo, Returns } from './events.js';
 export { EVENTS } from './events.js';
 export type { WorkerStats } from './ipc.js';
-export type { SettingValue } from './settings.js';
+export type { SettingValue, KnownSettings, PackCode } from './settings.js';
+export type { Target } from './connections.js';
+export type { ServerError, SystemError } from './errors.js';
 export {
   TcpPreforkError,
   FrameTooLargeError,

@@ -9,7 +9,7 @@ import { WORKER_ENV } from './ipc.js';
 import type { ServerStats } from './stats.js';
 import { Log, type LogLevel } from './log.js';
 import { Master } from './master.js';
-import { Settings, type SettingValue } from './settings.js';
+import { isKnown, Settings, type KnownSettings, type SettingValue } from './settings.js';
 import { Worker, type Target } from './worker.js';
 
 /** The open-file limit of this process (the default max_conn). */
@@ -40,6 +40,8 @@ export class Server {
   readonly #settings = new Settings();
   readonly #handlers: Handlers = {};
   readonly #log = new Log();
+  /** Unknown keys already warned about. */
+  readonly #warned = new Set<string>();
   #running = false;
   #master: Master | null = null;
   #worker: Worker | null = null;
@@ -62,37 +64,45 @@ export class Server {
     if (pidFile && this.isMaster) this.set('pid_file', pidFile);
   }
 
-  /** Stores a setting. Known keys are validated (ERR_INVALID_SETTING); throws ERR_SERVER_RUNNING after run(). */
-  set(key: string, value: unknown): this {
+  /**
+   * Stores a setting. Known keys are typed and validated (ERR_INVALID_SETTING);
+   * a key of your own needs `{ custom: true }`, else it is kept with a warning
+   * (a typo'd key would otherwise be silently ignored). Throws
+   * ERR_SERVER_RUNNING after run().
+   */
+  set<K extends keyof KnownSettings>(key: K, value: KnownSettings[K]): this;
+  set(key: string, value: SettingValue, options: { custom: true }): this;
+  set(key: string, value: unknown, options?: { custom?: boolean }): this {
     if (this.#running) throw new ServerRunningError(`cannot set "${key}" after run()`);
     if (key === 'ip' && (typeof value !== 'string' || net.isIP(value) === 0)) {
       throw new InvalidSettingError('ip', 'an IPv4 or IPv6 address', value);
     }
     this.#settings.set(key, value);
+    if (!isKnown(key) && options?.custom !== true && !this.#warned.has(key)) {
+      this.#warned.add(key);
+      this.#log.error(`unknown setting "${key}" kept as given; pass { custom: true } to set() for keys of your own`);
+    }
     return this;
   }
 
   /** One setting, or every setting (defaults included) when no key is given. */
   get(): Record<string, SettingValue>;
+  get<K extends keyof KnownSettings>(key: K): KnownSettings[K];
   get(key: string): SettingValue | undefined;
   get(key?: string): SettingValue | undefined | Record<string, SettingValue> {
     return key === undefined ? this.#settings.all() : this.#settings.get(key);
   }
 
   /** Binds a callback to an event; binding again replaces it. Unknown events throw ERR_UNKNOWN_EVENT. */
-  bind<K extends keyof Handlers>(event: K, callback: NonNullable<Handlers[K]>): this;
-  bind(event: string, callback: (...args: never[]) => void): this;
-  bind(event: string, callback: unknown): this {
+  bind<K extends keyof Handlers>(event: K, callback: NonNullable<Handlers[K]>): this {
     checkEvent(event, callback);
     (this.#handlers as Record<string, unknown>)[event] = callback;
     return this;
   }
 
   /** Alias of bind. */
-  on<K extends keyof Handlers>(event: K, callback: NonNullable<Handlers[K]>): this;
-  on(event: string, callback: (...args: never[]) => void): this;
-  on(event: string, callback: unknown): this {
-    return this.bind(event, callback as never);
+  on<K extends keyof Handlers>(event: K, callback: NonNullable<Handlers[K]>): this {
+    return this.bind(event, callback);
   }
 
   /**
@@ -155,4 +165,4 @@ export class Server {
   }
 }
 
-export type { Remote, Target, ServerStats };
+export type { Remote, Target, ServerStats, KnownSettings };

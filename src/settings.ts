@@ -6,6 +6,69 @@ import { InvalidSettingError } from './errors.js';
 
 export type SettingValue = string | number | boolean | null | Buffer | object;
 
+/** Pack codes of `package_length_type` (PHP's pack() letters, as Swoole uses them). */
+export type PackCode = 'c' | 'C' | 's' | 'S' | 'n' | 'v' | 'l' | 'L' | 'N' | 'V';
+
+/** The settings the server knows, with their types (README, "Settings"). */
+export interface KnownSettings {
+  ip: string;
+  port: number;
+  process_number: number;
+  master_name: string;
+  worker_name: string;
+  protocol: 'raw' | 'eof' | 'length' | 'http';
+  package_eof: string | Uint8Array;
+  package_length_type: PackCode;
+  package_length_offset: number;
+  package_body_offset: number;
+  package_max_length: number;
+  dispatch_mode: 'shared' | 'round_robin' | 'hybrid';
+  max_conn: number;
+  heartbeat_idle_time: number;
+  socket_buffer_size: number;
+  input_buffer_limit: number;
+  max_request: number;
+  max_wait_time: number;
+  backlog: number;
+  pid_file: string;
+  proxy_protocol: boolean;
+  ssl_cert_file: string;
+  ssl_key_file: string;
+  log_level: 'info' | 'error' | 'silent';
+}
+
+/** Whether `key` is one of the settings the server knows. */
+export function isKnown(key: string): key is keyof KnownSettings {
+  return KNOWN_KEYS.has(key);
+}
+
+const KNOWN_KEYS = new Set<string>([
+  'ip',
+  'port',
+  'process_number',
+  'master_name',
+  'worker_name',
+  'protocol',
+  'package_eof',
+  'package_length_type',
+  'package_length_offset',
+  'package_body_offset',
+  'package_max_length',
+  'dispatch_mode',
+  'max_conn',
+  'heartbeat_idle_time',
+  'socket_buffer_size',
+  'input_buffer_limit',
+  'max_request',
+  'max_wait_time',
+  'backlog',
+  'pid_file',
+  'proxy_protocol',
+  'ssl_cert_file',
+  'ssl_key_file',
+  'log_level',
+] satisfies (keyof KnownSettings)[]);
+
 const utf8 = new TextDecoder();
 
 export class Settings {
