@@ -1,5 +1,5 @@
 // Per-connection message framing: one state machine per connection, fed one
-// socket chunk per `feed` call. A connection's state is a 136-byte record in
+// socket chunk per `feed` call. A connection's state is a 176-byte record in
 // linear memory (record.ts), whose first eight words the host reads too
 // (status.ts CONN_*).
 //
@@ -46,13 +46,13 @@
 // chunk), which returns the frame's length, or MORE, NEED or FAIL. The chunk
 // being fed, its windows, the asks and how a chunk ends (the result, and the
 // plan for the next chunk) are windows.ts; the record's layout is record.ts.
-import { OK, ERR_BAD_PROXY_HEADER, PROTO_EOF, PROTO_LENGTH, PROTO_HTTP } from "./status";
+import { OK, ERR_BAD_PROXY_HEADER, REASON_BAD_PROXY_HEADER, PROTO_EOF, PROTO_LENGTH, PROTO_HTTP } from "./status";
 import { inputPtr, outputFits, outputPtr, reserveOutput } from "./memory";
 import { cfgProtocol, cfgEof, cfgEofLen, cfgLengthType, cfgLengthOffset, cfgBodyOffset, cfgMaxLength, cfgProxy } from "./settings";
 import { proxyHeader, proxyClear, PROXY_MORE } from "./proxy";
 import {
   C_MODE, C_COPY, C_HAVE, C_AT, C_LEN, C_EOF, C_EOF_LEN, C_LTYPE, C_LOFF, C_BOFF, C_MAX,
-  C_HSIZE, C_PHASE, C_ERR, C_PROXY, C_BUF, C_BLEN, CONN_SIZE,
+  C_HSIZE, C_PHASE, C_ERR, C_ERRAT, C_PROXY, C_BUF, C_BLEN, CONN_SIZE,
   PH_HEAD, MORE, FAIL, NEED, get, put, fail, bufPut, bufClear,
 } from "./record";
 import {
@@ -128,7 +128,7 @@ function proxyStep(c: usize): i32 {
   }
   // A header is at most PROXY_MAX bytes, so "more" means the whole chunk was taken.
   if (r == PROXY_MORE) return MORE;
-  if (r < 0) return fail(c, ERR_BAD_PROXY_HEADER);
+  if (r < 0) return fail(c, ERR_BAD_PROXY_HEADER, REASON_BAD_PROXY_HEADER, -blen, gN);
   put(c, C_PROXY, 0);
   bufClear(c);
   return r;
@@ -199,7 +199,11 @@ export function feed(c: usize, n: i32, valid: i32): i32 {
   }
   chunkBegin(n);
   const err = get(c, C_ERR);
-  if (err != OK) return stop(c, n, 0, err);
+  if (err != OK) {
+    // the offending byte is now n bytes further back
+    put(c, C_ERRAT, get(c, C_ERRAT) - n);
+    return stop(c, n, 0, err);
+  }
   const have = get(c, C_HAVE);
   if (n <= 0) return stop(c, have > 0 ? -have : 0, have, OK);
   const out = outputFits(n) ? outputPtr() : reserveOutput(n / minFrame(c) + 2);
