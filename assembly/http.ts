@@ -289,33 +289,77 @@ function headEnd(len: i32): i32 {
   return len;
 }
 
+// The header fields the parser reads (fieldKind).
+const F_NONE: i32 = 0;
+const F_CONTENT_LENGTH: i32 = 1;
+const F_TRANSFER_ENCODING: i32 = 2;
+const F_CONNECTION: i32 = 3; // and Proxy-Connection, which llhttp reads as Connection
+const F_UPGRADE: i32 = 4;
+const F_EXPECT: i32 = 5;
+
+/**
+ * Which of the fields above the name [name, name+n) is. A name is tchars, so
+ * OR-ing 0x20 lowercases its letters and turns no other tchar into a letter
+ * or '-': whole words compare case-insensitively at once.
+ */
+// @ts-ignore: decorator
+@inline function fieldKind(name: usize, n: i32): i32 {
+  switch (n) {
+    case 6:
+      return (load<u32>(name) | 0x20202020) == 0x65707865 && (load<u16>(name, 4) | 0x2020) == 0x7463 ? F_EXPECT : F_NONE;
+    case 7:
+      return (load<u32>(name) | 0x20202020) == 0x72677075 && (load<u16>(name, 4) | 0x2020) == 0x6461 &&
+        (load<u8>(name, 6) | 0x20) == 0x65 ? F_UPGRADE : F_NONE;
+    case 10:
+      return (load<u64>(name) | LOWER8) == 0x697463656e6e6f63 && (load<u16>(name, 8) | 0x2020) == 0x6e6f ? F_CONNECTION : F_NONE;
+    case 14:
+      return (load<u64>(name) | LOWER8) == 0x2d746e65746e6f63 && (load<u32>(name, 8) | 0x20202020) == 0x676e656c &&
+        (load<u16>(name, 12) | 0x2020) == 0x6874 ? F_CONTENT_LENGTH : F_NONE;
+    case 16:
+      return (load<u64>(name) | LOWER8) == 0x6f632d79786f7270 && (load<u64>(name, 8) | LOWER8) == 0x6e6f697463656e6e
+        ? F_CONNECTION : F_NONE;
+    case 17:
+      return (load<u64>(name) | LOWER8) == 0x726566736e617274 && (load<u64>(name, 8) | LOWER8) == 0x6e69646f636e652d &&
+        (load<u8>(name, 16) | 0x20) == 0x67 ? F_TRANSFER_ENCODING : F_NONE;
+    default:
+      return F_NONE;
+  }
+}
+const LOWER8: u64 = 0x2020202020202020;
+
 /**
  * A complete header line: name [line, colon), value (colon, cr). Reads the
  * fields that frame the request or steer the connection. Returns 0 or a
  * reason (headErrAt set).
  */
-function fieldLine(p: usize, line: i32, colon: i32, cr: i32, max: i64): i32 {
-  const nlen = colon - line;
-  if (nlen != 6 && nlen != 7 && nlen != 10 && nlen != 14 && nlen != 16 && nlen != 17) return 0;
-  const name = p + <usize>line;
+// @ts-ignore: decorator
+@inline function fieldLine(p: usize, line: i32, colon: i32, cr: i32, max: i64): i32 {
+  const kind = fieldKind(p + <usize>line, colon - line);
+  if (kind == F_NONE) return 0;
+  return specialField(kind, p, line, colon, cr, max);
+}
+
+/** fieldLine for the fields that matter: the value, without its surrounding whitespace, is [v, e). */
+function specialField(kind: i32, p: usize, line: i32, colon: i32, cr: i32, max: i64): i32 {
   let v = colon + 1;
   while (v < cr && isOws(load<u8>(p + <usize>v))) v++;
   let e = cr;
   while (e > v && isOws(load<u8>(p + <usize>(e - 1)))) e--;
-  const first = lower(load<u8>(name));
-  if (first == 0x63 /* c */) {
-    if (eqLower(name, nlen, "content-length")) return contentLength(p, line, v, e, max);
-    if (eqLower(name, nlen, "connection")) connection(p, v, e);
-  } else if (first == 0x74 /* t */) {
-    if (eqLower(name, nlen, "transfer-encoding")) return transferEncoding(p, line, v, e, cr);
-  } else if (first == 0x70 /* p */) {
-    if (eqLower(name, nlen, "proxy-connection")) connection(p, v, e); // llhttp reads it as Connection
-  } else if (first == 0x75 /* u */) {
-    if (e > v && eqLower(name, nlen, "upgrade")) hBits |= B_UPGRADE;
-  } else if (first == 0x65 /* e */) {
-    if (eqLower(name, nlen, "expect") && hasToken(p, v, e, "100-continue")) hBits |= B_EXPECT;
+  switch (kind) {
+    case F_CONTENT_LENGTH:
+      return contentLength(p, line, v, e, max);
+    case F_TRANSFER_ENCODING:
+      return transferEncoding(p, line, v, e, cr);
+    case F_CONNECTION:
+      connection(p, v, e);
+      return 0;
+    case F_UPGRADE:
+      if (e > v) hBits |= B_UPGRADE;
+      return 0;
+    default:
+      if (hasToken(p, v, e, "100-continue")) hBits |= B_EXPECT;
+      return 0;
   }
-  return 0;
 }
 
 function contentLength(p: usize, line: i32, v: i32, e: i32, max: i64): i32 {
