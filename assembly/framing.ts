@@ -30,11 +30,19 @@
 // frame count when that is all the host needs to know, else ~count: then
 // CTRL_HOLD says where the unfinished frame starts in the chunk (n: none;
 // negative: the whole chunk continues the earlier one), so the host keeps
-// that slice, and CTRL_ERR holds any error. The core keeps only what it must
+// that slice, and CTRL_ERR holds any error, with CTRL_REASON (why: REASON_*)
+// and CTRL_ERR_AT (the offending byte's chunk offset; negative: in an earlier
+// chunk). CTRL_CONTINUE is 1 when the chunk completed the head of an HTTP
+// request expecting 100-continue and left its body unstarted (the frame is
+// then unfinished, so this is always a ~count result). Bytes between frames
+// may belong to none (CR/LF before an HTTP request). HTTP frames carry
+// FLAG_CLOSE (nothing is framed after it) and FLAG_UPGRADE (the rest of each
+// later chunk is one FLAG_RAW frame). The core keeps only what it must
 // parse: the bytes of a length field until the length is known, an HTTP head
 // until its CRLF CRLF (parseHead wants it contiguous), the last
 // delimiter-length-1 bytes of an eof frame (for a delimiter across chunks),
-// the PROXY header until complete; and the unfinished frame's byte count
+// the PROXY header until complete, the HTTP head parser's and the chunked
+// body's state; and the unfinished frame's byte count
 // (CONN_HAVE), for the package_max_length checks. When that frame's length is
 // known, CONN_SKIP says how many bytes it still lacks: the host keeps a
 // shorter chunk without calling the core at all.
