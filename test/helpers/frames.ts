@@ -496,13 +496,16 @@ export function httpRequestArbFor(opts: { llhttp?: boolean } = {}): fc.Arbitrary
     .record({
       method: methods.filter((m) => m !== 'CONNECT'),
       target: targetArb,
-      minor: fc.constantFrom<0 | 1>(0, 1),
+      // the differential test wants long pipelines: fewer requests that close the connection
+      minor: opts.llhttp
+        ? fc.oneof({ weight: 4, arbitrary: fc.constant<1>(1) }, { weight: 1, arbitrary: fc.constant<0>(0) })
+        : fc.constantFrom<0 | 1>(0, 1),
       lead: fc.constantFrom('', '', '', '', '', '\r\n', '\n', '\r\n\r\n', '\r'),
       headers: fc
         .array(fc.tuple(token(1, 16), ows, fieldValue, ows), { maxLength: 6 })
         .map((hs) => hs.filter(([k]) => !SPECIAL.has(k.toLowerCase())).map(([k, a, v, b]) => [k, a + v + b] as [string, string])),
       connection: fc.oneof(
-        { weight: 3, arbitrary: fc.constant<string[]>([]) },
+        { weight: opts.llhttp ? 8 : 3, arbitrary: fc.constant<string[]>([]) },
         {
           weight: 2,
           arbitrary: fc.array(
