@@ -662,7 +662,7 @@ function documented(stream: Buffer, fr: Outcome, ll: LlResult, k: number): strin
     }
     if (
       (err.reason === S.REASON_BAD_VERSION || err.reason === S.REASON_BAD_TARGET) &&
-      /^\S+ \S+( (HTTP\/(0\.9|2\.0)|RTSP\/\d\.\d|ICE\/\d\.\d))?$/.test(line) &&
+      /^\S+ \S*( (HTTP\/(0\.9|2\.0)|RTSP\/\d\.\d|ICE\/\d\.\d))?$/.test(line) &&
       !/ HTTP\/1\.[01]$/.test(line)
     ) {
       return LABEL.version;
@@ -883,6 +883,7 @@ describe('differential: the framer against node:http (llhttp strict)', () => {
     ['GET / HTTP/0.9\r\n\r\n', LABEL.version],
     ['GET / RTSP/1.0\r\n\r\n', LABEL.version],
     ['GET /\r\n\r\n', LABEL.version],
+    ['CONNECT \nh:443 HTTP/1.1\r\n\r\nRAW', LABEL.version], // llhttp: an HTTP/0.9 CONNECT with an empty target
     ['GET / HTTP/1.2\r\n\r\n', null],
     ['POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', LABEL.te10],
     ['POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc', null],
