@@ -488,8 +488,9 @@ export class Core {
   /**
    * True once when the last feed for `conn` completed the head of an HTTP/1.1
    * request with `Expect: 100-continue` and left its body unstarted: the host
-   * answers `HTTP/1.1 100 Continue`. Ask right after that feed (the answer
-   * is cleared on reading, and by the next feed that returns an unfinished frame).
+   * answers `HTTP/1.1 100 Continue`. Ask right after that feed: the answer
+   * is cleared on reading, and by any later feed that needs more than its
+   * frame count (an unfinished or spanning frame, or an error).
    */
   expectsContinue(conn: number): boolean {
     if (this.#continueRec !== conn >> 2) return false;
