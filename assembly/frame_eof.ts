@@ -8,9 +8,9 @@
 // Two ways in: `eofWhole`, the common case in locals (no frame began in an
 // earlier chunk), which `feed` takes before setting up the general loop; and
 // `eofStep`, one frame at a time from the loop in framing.ts `run`.
-import { ERR_FRAME_TOO_LARGE } from "./status";
+import { ERR_FRAME_TOO_LARGE, REASON_EOF_TOO_LARGE } from "./status";
 import { inputPtr, findPattern, findPattern2, findStraddle } from "./memory";
-import { C_EOF, C_EOF_LEN, C_MAX, C_ERR, C_TLEN, C_TAIL, MORE, get, put, fail } from "./record";
+import { C_EOF, C_EOF_LEN, C_MAX, C_TLEN, C_TAIL, MORE, get, put, fail } from "./record";
 import { gN, gFs, gHi, reach, ask, stop, finish, resume } from "./windows";
 
 /** Appends [p, p+k) to the eof tail, which keeps the frame's last len-1 bytes. */
@@ -48,7 +48,8 @@ export function eofStep(c: usize): i32 {
     const lim = rest < max ? rest : max;
     const q = findPattern(p, p + <usize>lim, pat, len);
     if (q) return <i32>(q - p) + len;
-    if (rest >= max) return fail(c, ERR_FRAME_TOO_LARGE);
+    // the offending byte is the first past the limit (it may not have arrived yet)
+    if (rest >= max) return fail(c, ERR_FRAME_TOO_LARGE, REASON_EOF_TOO_LARGE, fs + max, n);
     put(c, C_TLEN, 0);
     keepTail(c, p, rest, len);
     return MORE;
@@ -62,11 +63,11 @@ export function eofStep(c: usize): i32 {
     if (q) e = <i32>(q - input) + len;
   }
   if (e < 0) {
-    if (<i64>have + <i64>n >= <i64>max) return fail(c, ERR_FRAME_TOO_LARGE);
+    if (<i64>have + <i64>n >= <i64>max) return fail(c, ERR_FRAME_TOO_LARGE, REASON_EOF_TOO_LARGE, max - have, n);
     keepTail(c, input, n, len);
     return MORE;
   }
-  if (have + e > max) return fail(c, ERR_FRAME_TOO_LARGE);
+  if (have + e > max) return fail(c, ERR_FRAME_TOO_LARGE, REASON_EOF_TOO_LARGE, max - have, n);
   return have + e;
 }
 
@@ -90,7 +91,7 @@ export function eofWhole(c: usize, n: i32, fs: i32, out: usize, count: i32): i32
       // the chunk ends inside a frame (no frame began earlier, so C_HAVE is 0 until now)
       resume(n, fs, out, count);
       if (rest >= max) {
-        put(c, C_ERR, ERR_FRAME_TOO_LARGE);
+        fail(c, ERR_FRAME_TOO_LARGE, REASON_EOF_TOO_LARGE, fs + max, n);
         return stop(c, n, 0, ERR_FRAME_TOO_LARGE);
       }
       put(c, C_TLEN, 0);

@@ -9,7 +9,7 @@
 //
 // `lengthRun` takes whole frames in locals; `lengthStep` takes one frame,
 // cut or not, from the loop in framing.ts `run`.
-import { ERR_FRAME_TOO_LARGE, ERR_BAD_LENGTH } from "./status";
+import { ERR_FRAME_TOO_LARGE, ERR_BAD_LENGTH, REASON_LENGTH_NEGATIVE, REASON_LENGTH_TOO_SMALL, REASON_LENGTH_TOO_LARGE } from "./status";
 import { inputPtr } from "./memory";
 import {
   C_LTYPE, C_LOFF, C_BOFF, C_MAX, C_HSIZE, C_NEED, C_PHASE, C_LAST, C_PREV, C_TAIL,
@@ -38,13 +38,13 @@ export function fieldSize(t: i32): i32 {
   }
 }
 
-/** Checks the length field at p; returns the frame's total length, or FAIL. */
-function lengthOf(c: usize, p: usize): i32 {
+/** Checks the length field at p (chunk offset `at`); returns the frame's total length, or FAIL. */
+function lengthOf(c: usize, p: usize, at: i32): i32 {
   const len = readLength(p, get(c, C_LTYPE));
-  if (len < 0) return fail(c, ERR_BAD_LENGTH);
+  if (len < 0) return fail(c, ERR_BAD_LENGTH, REASON_LENGTH_NEGATIVE, at, gN);
   const total = <i64>get(c, C_BOFF) + len;
-  if (total < <i64>get(c, C_HSIZE)) return fail(c, ERR_BAD_LENGTH);
-  if (total > <i64>get(c, C_MAX)) return fail(c, ERR_FRAME_TOO_LARGE);
+  if (total < <i64>get(c, C_HSIZE)) return fail(c, ERR_BAD_LENGTH, REASON_LENGTH_TOO_SMALL, at, gN);
+  if (total > <i64>get(c, C_MAX)) return fail(c, ERR_FRAME_TOO_LARGE, REASON_LENGTH_TOO_LARGE, at, gN);
   return <i32>total;
 }
 
@@ -113,7 +113,8 @@ export function lengthStep(c: usize): i32 {
     const rest = n - fs;
     if (hsize <= rest) {
       if (!reach(fs) || fs + hsize > gHi) return lengthAsk(c, fs, rest, hsize);
-      const total = lengthOf(c, inputPtr() + <usize>(fs + get(c, C_LOFF)));
+      const at = fs + get(c, C_LOFF);
+      const total = lengthOf(c, inputPtr() + <usize>at, at);
       if (total < 0) return FAIL;
       if (total <= rest) return total;
       put(c, C_NEED, total);
@@ -132,7 +133,7 @@ export function lengthStep(c: usize): i32 {
     if (!reach(0) || gHi < k) return lengthAsk(c, 0, n, k);
     capture(c, inputPtr(), have, k);
     if (have + k < hsize) return MORE;
-    const total = lengthOf(c, c + C_TAIL);
+    const total = lengthOf(c, c + C_TAIL, get(c, C_LOFF) - have);
     if (total < 0) return FAIL;
     put(c, C_NEED, total);
     put(c, C_PHASE, PH_BODY);

@@ -1,5 +1,5 @@
 // Per-connection message framing: one state machine per connection, fed one
-// socket chunk per `feed` call. A connection's state is a 136-byte record in
+// socket chunk per `feed` call. A connection's state is a 176-byte record in
 // linear memory (record.ts), whose first eight words the host reads too
 // (status.ts CONN_*).
 //
@@ -30,11 +30,19 @@
 // frame count when that is all the host needs to know, else ~count: then
 // CTRL_HOLD says where the unfinished frame starts in the chunk (n: none;
 // negative: the whole chunk continues the earlier one), so the host keeps
-// that slice, and CTRL_ERR holds any error. The core keeps only what it must
+// that slice, and CTRL_ERR holds any error, with CTRL_REASON (why: REASON_*)
+// and CTRL_ERR_AT (the offending byte's chunk offset; negative: in an earlier
+// chunk). CTRL_CONTINUE is 1 when the chunk completed the head of an HTTP
+// request expecting 100-continue and left its body unstarted (the frame is
+// then unfinished, so this is always a ~count result). Bytes between frames
+// may belong to none (CR/LF before an HTTP request). HTTP frames carry
+// FLAG_CLOSE (nothing is framed after it) and FLAG_UPGRADE (the rest of each
+// later chunk is one FLAG_RAW frame). The core keeps only what it must
 // parse: the bytes of a length field until the length is known, an HTTP head
 // until its CRLF CRLF (parseHead wants it contiguous), the last
 // delimiter-length-1 bytes of an eof frame (for a delimiter across chunks),
-// the PROXY header until complete; and the unfinished frame's byte count
+// the PROXY header until complete, the HTTP head parser's and the chunked
+// body's state; and the unfinished frame's byte count
 // (CONN_HAVE), for the package_max_length checks. When that frame's length is
 // known, CONN_SKIP says how many bytes it still lacks: the host keeps a
 // shorter chunk without calling the core at all.
@@ -46,13 +54,15 @@
 // chunk), which returns the frame's length, or MORE, NEED or FAIL. The chunk
 // being fed, its windows, the asks and how a chunk ends (the result, and the
 // plan for the next chunk) are windows.ts; the record's layout is record.ts.
-import { OK, ERR_BAD_PROXY_HEADER, ERR_OUT_OF_MEMORY, PROTO_EOF, PROTO_LENGTH, PROTO_HTTP } from "./status";
+import {
+  OK, ERR_BAD_PROXY_HEADER, ERR_OUT_OF_MEMORY, REASON_BAD_PROXY_HEADER, REASON_OUT_OF_MEMORY, PROTO_EOF, PROTO_LENGTH, PROTO_HTTP,
+} from "./status";
 import { inputPtr, outputFits, outputPtr, reserveOutput } from "./memory";
 import { cfgProtocol, cfgEof, cfgEofLen, cfgLengthType, cfgLengthOffset, cfgBodyOffset, cfgMaxLength, cfgProxy } from "./settings";
 import { proxyHeader, proxyClear, PROXY_MORE } from "./proxy";
 import {
   C_MODE, C_COPY, C_HAVE, C_AT, C_LEN, C_EOF, C_EOF_LEN, C_LTYPE, C_LOFF, C_BOFF, C_MAX,
-  C_HSIZE, C_PHASE, C_ERR, C_PROXY, C_BUF, C_BLEN, CONN_SIZE,
+  C_HSIZE, C_PHASE, C_ERR, C_ERRAT, C_PROXY, C_BUF, C_BLEN, CONN_SIZE,
   C_CAP, PH_HEAD, MORE, FAIL, NEED, get, put, fail, bufPut, bufClear, bufFree,
 } from "./record";
 import {
@@ -124,15 +134,15 @@ function proxyStep(c: usize): i32 {
   let r: i32;
   if (blen == 0) {
     r = proxyHeader(input, k);
-    if (r == PROXY_MORE && !bufPut(c, 0, input, k)) return fail(c, ERR_OUT_OF_MEMORY);
+    if (r == PROXY_MORE && !bufPut(c, 0, input, k)) return fail(c, ERR_OUT_OF_MEMORY, REASON_OUT_OF_MEMORY, 0, gN);
   } else {
-    if (!bufPut(c, blen, input, k)) return fail(c, ERR_OUT_OF_MEMORY);
+    if (!bufPut(c, blen, input, k)) return fail(c, ERR_OUT_OF_MEMORY, REASON_OUT_OF_MEMORY, 0, gN);
     r = proxyHeader(<usize>get(c, C_BUF), blen + k);
     if (r >= 0) r -= blen;
   }
   // A header is at most PROXY_MAX bytes, so "more" means the whole chunk was taken.
   if (r == PROXY_MORE) return MORE;
-  if (r < 0) return fail(c, ERR_BAD_PROXY_HEADER);
+  if (r < 0) return fail(c, ERR_BAD_PROXY_HEADER, REASON_BAD_PROXY_HEADER, -blen, gN);
   put(c, C_PROXY, 0);
   bufClear(c);
   return r;
@@ -203,7 +213,11 @@ export function feed(c: usize, n: i32, valid: i32): i32 {
   }
   chunkBegin(n);
   const err = get(c, C_ERR);
-  if (err != OK) return stop(c, n, 0, err);
+  if (err != OK) {
+    // the offending byte is now n bytes further back
+    put(c, C_ERRAT, get(c, C_ERRAT) - n);
+    return stop(c, n, 0, err);
+  }
   const have = get(c, C_HAVE);
   if (n <= 0) return stop(c, have > 0 ? -have : 0, have, OK);
   const out = outputFits(n) ? outputPtr() : reserveOutput(n / minFrame(c) + 2);

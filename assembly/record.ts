@@ -1,4 +1,4 @@
-// A connection's record: 136 bytes of linear memory at the pointer `connOpen`
+// A connection's record: 176 bytes of linear memory at the pointer `connOpen`
 // returns (framing.ts), freed by `connClose`. Its first eight words are shared
 // with the host (status.ts CONN_*); the rest is the core's own, read and
 // written by the framing loop (framing.ts) and by the per-protocol steps
@@ -32,7 +32,7 @@ export const C_NEED: usize = 64;     // the frame's total length, once known
 export const C_PHASE: usize = 68;
 export const C_FLAGS: usize = 72;
 export const C_ERR: usize = 76;      // sticky error
-export const C_CHUNK: usize = 80;    // chunked-body machine: state i32, pad, size i64
+export const C_CHUNK: usize = 80;    // chunked-body machine: state i32, trailer-name matcher i32, size i64
 export const C_PROXY: usize = 96;    // 1 while a PROXY protocol header is awaited
 export const C_LAST: usize = 100;    // length of the last complete frame (sizes the windows)
 export const C_PREV: usize = 104;    // and of the one before (equal: frames of one size, predict strides)
@@ -41,12 +41,26 @@ export const C_CAP: usize = 112;
 export const C_BLEN: usize = 116;
 export const C_TLEN: usize = 120;
 export const C_TAIL: usize = 124;    // 8 bytes: eof, the frame's last bytes; length, the length field
-export const CONN_SIZE: usize = 136;
+export const C_REASON: usize = 132;  // with C_ERR: REASON_*
+export const C_ERRAT: usize = 136;   // with C_ERR: the offending byte, counted from the end of the last chunk fed
+// The HTTP head parser's state while a head is unfinished (http.ts parseHead):
+// bytes parsed (0: none yet), its state, the current line's start, a
+// per-state word, what the head said so far, and its Content-Length.
+export const C_HPOS: usize = 140;
+export const C_HSTATE: usize = 144;
+export const C_HLINE: usize = 148;
+export const C_HAUX: usize = 152;
+export const C_HBITS: usize = 156;
+export const C_HCLAT: usize = 160;
+export const C_HCL: usize = 168;     // i64
+export const CONN_SIZE: usize = 176;
 
 // Phases of the current frame (C_PHASE).
 export const PH_HEAD: i32 = 0;       // length unknown: searching a delimiter, or the header is short
 export const PH_BODY: i32 = 1;       // total length known (C_NEED)
 export const PH_CHUNKED: i32 = 2;    // HTTP chunked body in progress
+export const PH_RAW: i32 = 3;        // after an HTTP upgrade: each chunk's rest is a FLAG_RAW frame
+export const PH_CLOSED: i32 = 4;     // after an HTTP request with FLAG_CLOSE: bytes are ignored
 
 // Results of the per-mode steps; a positive result is a whole frame's length.
 export const MORE: i32 = -1;         // the frame goes on past the chunk
@@ -58,9 +72,15 @@ export const NEED: i32 = -3;         // stopped for bytes; CTRL_NEED_* are set
 // @ts-ignore: decorator
 @inline export function put(c: usize, f: usize, v: i32): void { store<i32>(c + f, v); }
 
-/** Makes the connection's error sticky (C_ERR) and returns FAIL, for a step to return. */
-export function fail(c: usize, code: i32): i32 {
+/**
+ * Makes the connection's error sticky (C_ERR), with its reason and the
+ * offending byte's offset `at` in the chunk being fed, and returns FAIL, for a
+ * step to return.
+ */
+export function fail(c: usize, code: i32, reason: i32, at: i32, n: i32): i32 {
   put(c, C_ERR, code);
+  put(c, C_REASON, reason);
+  put(c, C_ERRAT, at - n);
   return FAIL;
 }
 

@@ -33,8 +33,46 @@ export const TAG_BYTES = 6; // a Buffer/Uint8Array value, returned as a Buffer
 
 // Frame flags (third word of each output triple).
 // FLAG_CLOSE: an HTTP request after which the connection must close
-// (HTTP/1.0 without keep-alive, or `Connection: close`).
+// (HTTP/1.0 without keep-alive, or `Connection: close`); the core frames
+// nothing after it (later bytes are ignored).
+// FLAG_UPGRADE: an HTTP request that switches protocols (`Connection: upgrade`
+// with an `Upgrade` header, or CONNECT); every later byte comes as FLAG_RAW frames.
+// FLAG_RAW: bytes after an upgrade, unframed: the rest of each chunk.
 export const FLAG_CLOSE = 1;
+export const FLAG_UPGRADE = 2;
+export const FLAG_RAW = 4;
+
+// Why a framing error happened (CTRL_REASON after a feed with an error;
+// src/errors.ts has the text). Heads over package_max_length are
+// REASON_HEAD_TOO_LARGE (HTTP 431), bodies REASON_BODY_TOO_LARGE (413); every
+// other http reason is a 400.
+export const REASON_NONE = 0;
+export const REASON_HEAD_TOO_LARGE = 1;
+export const REASON_BODY_TOO_LARGE = 2;
+export const REASON_BAD_METHOD = 3;
+export const REASON_BAD_TARGET = 4;
+export const REASON_BAD_VERSION = 5;
+export const REASON_BARE_LF = 6;
+export const REASON_BARE_CR = 7;
+export const REASON_BAD_HEADER_NAME = 8;
+export const REASON_BAD_HEADER_VALUE = 9;
+export const REASON_OBS_FOLD = 10;
+export const REASON_BAD_CONTENT_LENGTH = 11;
+export const REASON_DUPLICATE_CONTENT_LENGTH = 12;
+export const REASON_TE_AND_CL = 13;
+export const REASON_BAD_TRANSFER_ENCODING = 14;
+export const REASON_TE_IN_HTTP10 = 15;
+export const REASON_INVALID_CHUNK_SIZE = 16;
+export const REASON_INVALID_CHUNK_EXT = 17;
+export const REASON_BAD_CHUNK_END = 18;
+export const REASON_BAD_TRAILER = 19;
+export const REASON_FORBIDDEN_TRAILER = 20;
+export const REASON_EOF_TOO_LARGE = 30;
+export const REASON_LENGTH_NEGATIVE = 31;
+export const REASON_LENGTH_TOO_SMALL = 32;
+export const REASON_LENGTH_TOO_LARGE = 33;
+export const REASON_BAD_PROXY_HEADER = 34;
+export const REASON_OUT_OF_MEMORY = 35;
 
 // Control block slots (i32 words) at the address `ctrl()` returns.
 export const CTRL_IN_PTR = 0;
@@ -61,6 +99,16 @@ export const CTRL_HOLD = 26;
 // A strided ask: the same NEED_LEN bytes again every NEED_STRIDE bytes after
 // NEED_AT, while inside the chunk, MAX_WINDOWS windows in all (0: one window).
 export const CTRL_NEED_STRIDE = 27;
+// After a feed that returned ~count with CTRL_ERR set: the reason (REASON_*)
+// and the offending byte's offset in the chunk just fed (negative: that many
+// bytes before it; the chunk's length: the byte after it, for a limit crossed
+// by a byte not yet received).
+export const CTRL_REASON = 28;
+export const CTRL_ERR_AT = 29;
+// After a feed that returned ~count: 1 when it completed the head of a request
+// with `Expect: 100-continue` whose body has not begun (the host answers
+// `HTTP/1.1 100 Continue`), else 0. Set once per request.
+export const CTRL_CONTINUE = 30;
 // Bytes of linear memory the core holds for unfinished input across all
 // connections (HTTP heads, PROXY headers): the host adds it to what it holds
 // itself to enforce input_buffer_limit.

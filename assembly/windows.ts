@@ -11,13 +11,13 @@
 // state only through `setCur`, `advance` and `resume`. The loop in framing.ts
 // moves it through the chunk* functions and `emit`.
 import {
-  OK, PROTO_LENGTH, PROTO_HTTP,
-  CTRL_ERR, CTRL_NEED_AT, CTRL_NEED_LEN, CTRL_NEED_STRIDE, CTRL_HOLD, MAX_WINDOWS,
+  OK, PROTO_LENGTH, PROTO_HTTP, FLAG_UPGRADE, FLAG_RAW,
+  CTRL_ERR, CTRL_NEED_AT, CTRL_NEED_LEN, CTRL_NEED_STRIDE, CTRL_HOLD, CTRL_REASON, CTRL_ERR_AT, CTRL_CONTINUE, MAX_WINDOWS,
 } from "./status";
 import { ctrlSet } from "./memory";
 import {
   C_MODE, C_COPY, C_SKIP, C_HAVE, C_AT, C_LEN, C_STRIDE, C_HSIZE, C_NEED, C_PHASE, C_FLAGS, C_LAST, C_PREV,
-  PH_HEAD, PH_BODY, PH_CHUNKED, NEED, get, put,
+  C_REASON, C_ERRAT, PH_HEAD, PH_BODY, PH_CHUNKED, PH_RAW, PH_CLOSED, NEED, get, put,
 } from "./record";
 
 // Window sizes. A chunk up to SMALL_CHUNK bytes is always copied whole.
@@ -47,6 +47,8 @@ export let gCur: i32 = 0;
 export let gCount: i32 = 0;
 export let gOut: usize = 0;
 export let gSpan: bool = false;  // a frame that began in an earlier chunk was returned
+// Where in the chunk the head of a request expecting 100-continue ended (-1: none).
+export let gContinueAt: i32 = -1;
 // The strided windows of the last plan or strided ask (gSAt -1: none), and the last ask.
 let gSAt: i32 = -1;
 let gSLen: i32 = 0;
@@ -62,6 +64,7 @@ let gAskStride: i32 = 0;
 export function chunkBegin(n: i32): void {
   gCount = 0;
   gSpan = false;
+  gContinueAt = -1;
   gN = n;
 }
 
@@ -117,22 +120,35 @@ export function chunkFrom(fs: i32): void {
   gFs = gCur = fs;
 }
 
-/** Writes the frame of `r` bytes at gFs, and moves on past it. */
+/**
+ * Writes the frame of `r` bytes at gFs, and moves on past it: to the next
+ * frame's head, or for an HTTP request that closes or upgrades the
+ * connection, to ignoring or passing on what follows.
+ */
 // @ts-ignore: decorator
 @inline
 export function emit(c: usize, r: i32): void {
   const fs = gFs;
   const out = gOut;
+  const flags = get(c, C_FLAGS);
   store<i32>(out, fs);
   store<i32>(out, r, 4);
-  store<i32>(out, get(c, C_FLAGS), 8);
+  store<i32>(out, flags, 8);
   gOut = out + 12;
   gCount++;
   gFs = gCur = fs + r;
   if (fs < 0) gSpan = true;
   put(c, C_PREV, get(c, C_LAST));
   put(c, C_LAST, r);
-  if (get(c, C_PHASE) != PH_HEAD) put(c, C_PHASE, PH_HEAD);
+  if (flags != 0) put(c, C_PHASE, afterFlags(flags));
+  else if (get(c, C_PHASE) != PH_HEAD) put(c, C_PHASE, PH_HEAD);
+}
+
+/** The phase after a frame with these (non-zero) flags: raw after an upgrade, closed after FLAG_CLOSE. */
+// @ts-ignore: decorator
+@inline
+export function afterFlags(flags: i32): i32 {
+  return flags & (FLAG_UPGRADE | FLAG_RAW) ? PH_RAW : PH_CLOSED;
 }
 
 // ---------------------------------------------------------------- the steps' moves
@@ -147,7 +163,9 @@ export function setCur(cur: i32): void {
 /**
  * After a step's loop in locals (lengthRun, httpRun): if it wrote frames, the
  * next frame starts at `fs`, the output goes on at `out`, and C_LAST, C_PREV
- * are the lengths of its last two frames.
+ * are the lengths of its last two frames. Without frames, `fs` may still
+ * have moved past bytes that belong to no frame (empty lines before an HTTP
+ * request).
  */
 // @ts-ignore: decorator
 @inline
@@ -158,7 +176,16 @@ export function advance(c: usize, fs: i32, out: usize, count: i32, last: i32, pr
     gCount = count;
     put(c, C_LAST, last);
     put(c, C_PREV, prev);
+  } else if (fs != gFs) {
+    gFs = gCur = fs;
   }
+}
+
+/** The head of a request expecting 100-continue ended at chunk offset `at`, its body to come. */
+// @ts-ignore: decorator
+@inline
+export function expectContinue(at: i32): void {
+  gContinueAt = at;
 }
 
 /**
@@ -252,6 +279,12 @@ export function stop(c: usize, hold: i32, have: i32, err: i32): i32 {
   ctrlSet(CTRL_HOLD, hold);
   ctrlSet(CTRL_NEED_AT, -1);
   ctrlSet(CTRL_ERR, err);
+  if (err != OK) {
+    ctrlSet(CTRL_REASON, get(c, C_REASON));
+    ctrlSet(CTRL_ERR_AT, get(c, C_ERRAT) + gN);
+  }
+  // a head that ends the chunk leaves its frame unfinished, so this is never the clean result above
+  ctrlSet(CTRL_CONTINUE, err == OK && gContinueAt == gN ? 1 : 0);
   return ~gCount;
 }
 
@@ -278,7 +311,10 @@ export function finish(c: usize, open: bool): i32 {
     let at = 0;
     let len = hwin;
     let stride = 0;
-    if (have > 0 && phase == PH_BODY) {
+    if (phase >= PH_RAW) {
+      copy = 0; // raw or ignored: the core reads nothing
+      at = -1;
+    } else if (have > 0 && phase == PH_BODY) {
       at = get(c, C_NEED) - have; // the next frame starts there
       if (at > SMALL_CHUNK) copy = SMALL_CHUNK; // and the next chunk may not reach it
       stride = strideFor(c, len);

@@ -107,6 +107,8 @@ export class Core {
 
   /** Error status of the last feed (S.OK when none). */
   error = 0;
+  /** The record (conn >> 2) whose last feed completed a head expecting 100-continue (-1: none). */
+  #continueRec = -1;
   /** (offset, length, flags) triples of the last feed, copied out of linear memory. */
   frames = new Int32Array(3 * 256);
   /** The frame of the last feed that began in an earlier chunk, copied. */
@@ -326,6 +328,8 @@ export class Core {
     }
     const error = i32[this.#ctrl + CTRL_ERR];
     this.error = error;
+    // only this slow path can complete such a head: its body is still to come
+    this.#continueRec = i32[this.#ctrl + S.CTRL_CONTINUE] !== 0 ? rec : -1;
     this.#keep(this.#held[i32[rec + CONN_SLOT]], chunk, n, count, i32[this.#ctrl + CTRL_HOLD], error);
     return count;
   }
@@ -448,6 +452,33 @@ export class Core {
       this.#chunkOff = chunk.byteOffset;
     }
     return new FastBuffer(this.#chunkAb!, this.#chunkOff + start, len);
+  }
+
+  /** After a feed with `error` set: why (S.REASON_*; src/errors.ts has the text). */
+  reason(): number {
+    return this.i32[this.#ctrl + S.CTRL_REASON];
+  }
+
+  /**
+   * After a feed with `error` set: the offending byte's offset in the chunk
+   * just fed (negative: that many bytes before it; the chunk's length: a
+   * limit crossed by the byte after it).
+   */
+  errorAt(): number {
+    return this.i32[this.#ctrl + S.CTRL_ERR_AT];
+  }
+
+  /**
+   * True once when the last feed for `conn` completed the head of an HTTP/1.1
+   * request with `Expect: 100-continue` and left its body unstarted: the host
+   * answers `HTTP/1.1 100 Continue`. Ask right after that feed: the answer
+   * is cleared on reading, and by any later feed that needs more than its
+   * frame count (an unfinished or spanning frame, or an error).
+   */
+  expectsContinue(conn: number): boolean {
+    if (this.#continueRec !== conn >> 2) return false;
+    this.#continueRec = -1;
+    return true;
   }
 
   /** The PROXY header the last feed completed (kind PK_NONE while none has). */

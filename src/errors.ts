@@ -20,31 +20,71 @@ export class TcpPreforkError extends Error {
   }
 }
 
+/** What a framing error says beyond its code: why, as text, and where. */
+export interface FramingDetail {
+  /** Why, in a few words (e.g. "invalid character in chunk size"); empty when the core did not say. */
+  readonly reason: string;
+  /** S.REASON_* (0: none); `httpStatusFor(reasonId)` gives the HTTP status to answer with. */
+  readonly reasonId: number;
+  /** The offending byte's offset in the chunk just fed; negative: that many bytes before it. */
+  readonly offset: number;
+}
+
+/** Adds the reason and offset to a framing error's message: "malformed HTTP request: LF without CR (at byte 14)". */
+function detailed(base: string, reasonId: number, offset: number): string {
+  const reason = REASONS[reasonId];
+  return reason === undefined ? base : `${base}: ${reason} (at byte ${offset})`;
+}
+
 /** A peer sent a frame above `package_max_length`, or no delimiter within it. */
-export class FrameTooLargeError extends TcpPreforkError {
-  constructor(message = 'frame exceeds package_max_length') {
-    super('ERR_FRAME_TOO_LARGE', message);
+export class FrameTooLargeError extends TcpPreforkError implements FramingDetail {
+  readonly reason: string;
+  readonly reasonId: number;
+  readonly offset: number;
+  constructor(message = 'frame exceeds package_max_length', reasonId = 0, offset = 0) {
+    super('ERR_FRAME_TOO_LARGE', detailed(message, reasonId, offset));
+    this.reason = REASONS[reasonId] ?? '';
+    this.reasonId = reasonId;
+    this.offset = offset;
   }
 }
 
 /** A length header was negative, smaller than the header, or unreadable. */
-export class BadLengthError extends TcpPreforkError {
-  constructor(message = 'bad length field in frame header') {
-    super('ERR_BAD_LENGTH', message);
+export class BadLengthError extends TcpPreforkError implements FramingDetail {
+  readonly reason: string;
+  readonly reasonId: number;
+  readonly offset: number;
+  constructor(message = 'bad length field in frame header', reasonId = 0, offset = 0) {
+    super('ERR_BAD_LENGTH', detailed(message, reasonId, offset));
+    this.reason = REASONS[reasonId] ?? '';
+    this.reasonId = reasonId;
+    this.offset = offset;
   }
 }
 
 /** An HTTP request head or body framing was malformed. */
-export class BadHttpError extends TcpPreforkError {
-  constructor(message = 'malformed HTTP request') {
-    super('ERR_BAD_HTTP', message);
+export class BadHttpError extends TcpPreforkError implements FramingDetail {
+  readonly reason: string;
+  readonly reasonId: number;
+  readonly offset: number;
+  constructor(message = 'malformed HTTP request', reasonId = 0, offset = 0) {
+    super('ERR_BAD_HTTP', detailed(message, reasonId, offset));
+    this.reason = REASONS[reasonId] ?? '';
+    this.reasonId = reasonId;
+    this.offset = offset;
   }
 }
 
 /** A PROXY protocol header was missing or malformed. */
-export class BadProxyHeaderError extends TcpPreforkError {
-  constructor(message = 'missing or malformed PROXY protocol header') {
-    super('ERR_BAD_PROXY_HEADER', message);
+export class BadProxyHeaderError extends TcpPreforkError implements FramingDetail {
+  readonly reason: string;
+  readonly reasonId: number;
+  readonly offset: number;
+  constructor(message = 'missing or malformed PROXY protocol header', reasonId = 0, offset = 0) {
+    super('ERR_BAD_PROXY_HEADER', detailed(message, reasonId, offset));
+    this.reason = REASONS[reasonId] ?? '';
+    this.reasonId = reasonId;
+    this.offset = offset;
   }
 }
 
@@ -138,17 +178,59 @@ export class CallbackError extends TcpPreforkError {
   }
 }
 
-/** Maps a framing status from the core to its error. */
-export function framingError(status: number): TcpPreforkError {
+/** What each S.REASON_* means, as the error's `reason`. */
+export const REASONS: Readonly<Record<number, string>> = {
+  [S.REASON_HEAD_TOO_LARGE]: 'request head exceeds package_max_length',
+  [S.REASON_BODY_TOO_LARGE]: 'request body exceeds package_max_length',
+  [S.REASON_BAD_METHOD]: 'invalid method',
+  [S.REASON_BAD_TARGET]: 'invalid request target',
+  [S.REASON_BAD_VERSION]: 'invalid HTTP version',
+  [S.REASON_BARE_LF]: 'LF without CR',
+  [S.REASON_BARE_CR]: 'CR not followed by LF',
+  [S.REASON_BAD_HEADER_NAME]: 'invalid character in header name',
+  [S.REASON_BAD_HEADER_VALUE]: 'invalid character in header value',
+  [S.REASON_OBS_FOLD]: 'obsolete line folding in header',
+  [S.REASON_BAD_CONTENT_LENGTH]: 'invalid Content-Length',
+  [S.REASON_DUPLICATE_CONTENT_LENGTH]: 'duplicate Content-Length',
+  [S.REASON_TE_AND_CL]: 'both Transfer-Encoding and Content-Length',
+  [S.REASON_BAD_TRANSFER_ENCODING]: 'invalid Transfer-Encoding (chunked must be the last coding)',
+  [S.REASON_TE_IN_HTTP10]: 'Transfer-Encoding in an HTTP/1.0 request',
+  [S.REASON_INVALID_CHUNK_SIZE]: 'invalid character in chunk size',
+  [S.REASON_INVALID_CHUNK_EXT]: 'invalid character in chunk extension',
+  [S.REASON_BAD_CHUNK_END]: 'missing CRLF after chunk data',
+  [S.REASON_BAD_TRAILER]: 'invalid character in trailer field',
+  [S.REASON_FORBIDDEN_TRAILER]: 'framing or connection field in trailers',
+  [S.REASON_EOF_TOO_LARGE]: 'no package_eof delimiter within package_max_length',
+  [S.REASON_LENGTH_NEGATIVE]: 'negative length field',
+  [S.REASON_LENGTH_TOO_SMALL]: 'length field smaller than the header',
+  [S.REASON_LENGTH_TOO_LARGE]: 'length field announces more than package_max_length',
+  [S.REASON_BAD_PROXY_HEADER]: 'malformed PROXY protocol header',
+};
+
+/**
+ * The HTTP status to answer a framing error with: 431 for a head over
+ * package_max_length, 413 for a body over it, 400 for anything else.
+ */
+export function httpStatusFor(reasonId: number): 400 | 413 | 431 {
+  if (reasonId === S.REASON_HEAD_TOO_LARGE) return 431;
+  if (reasonId === S.REASON_BODY_TOO_LARGE) return 413;
+  return 400;
+}
+
+/**
+ * Maps a framing status from the core to its error, with the core's reason
+ * (S.REASON_*) and the offending byte's offset (`core.reason()`, `core.errorAt()`).
+ */
+export function framingError(status: number, reasonId = 0, offset = 0): TcpPreforkError {
   switch (status) {
     case S.ERR_FRAME_TOO_LARGE:
-      return new FrameTooLargeError();
+      return new FrameTooLargeError(undefined, reasonId, offset);
     case S.ERR_BAD_LENGTH:
-      return new BadLengthError();
+      return new BadLengthError(undefined, reasonId, offset);
     case S.ERR_BAD_HTTP:
-      return new BadHttpError();
+      return new BadHttpError(undefined, reasonId, offset);
     case S.ERR_BAD_PROXY_HEADER:
-      return new BadProxyHeaderError();
+      return new BadProxyHeaderError(undefined, reasonId, offset);
     case S.ERR_OUT_OF_MEMORY:
       return new OutOfMemoryError();
     default:

@@ -584,8 +584,8 @@ describe('framing uses the settings snapshot taken at open()', () => {
     const h = c.open();
     settings.reset();
     const r = c.open();
-    const req = 'GET / HTTP/1.0\r\n\r\nGET /2 HTTP/1.1\r\n\r\n';
-    expect(frames(h, req)).toEqual(['GET / HTTP/1.0\r\n\r\n', 'GET /2 HTTP/1.1\r\n\r\n']);
+    const req = 'GET / HTTP/1.1\r\n\r\nGET /2 HTTP/1.0\r\n\r\n';
+    expect(frames(h, req)).toEqual(['GET / HTTP/1.1\r\n\r\n', 'GET /2 HTTP/1.0\r\n\r\n']);
     expect(frames(r, req)).toEqual([req]);
     c.close(h);
     c.close(r);

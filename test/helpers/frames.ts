@@ -10,6 +10,8 @@ export interface GenFrame {
   bytes: Buffer;
   flags: number;
   marks: number[];
+  /** Bytes before the frame that belong to no frame (empty lines before an HTTP request). */
+  lead?: Buffer;
 }
 
 /** A Buffer that owns its own ArrayBuffer (never a slice of Node's shared pool). */
@@ -22,12 +24,17 @@ export function owned(bytes: Uint8Array | number[] | string): Buffer {
 
 /** Concatenates frames into one owned stream; returns it with each frame's start and the absolute marks. */
 export function joinFrames(frames: GenFrame[]): { stream: Buffer; starts: number[]; marks: number[] } {
-  const total = frames.reduce((n, f) => n + f.bytes.length, 0);
+  const total = frames.reduce((n, f) => n + (f.lead?.length ?? 0) + f.bytes.length, 0);
   const stream = owned(new Uint8Array(total));
   const starts: number[] = [];
   const marks: number[] = [];
   let at = 0;
   for (const f of frames) {
+    if (f.lead) {
+      stream.set(f.lead, at);
+      for (let k = 0; k <= f.lead.length; k++) if (at + k > 0 && at + k < total) marks.push(at + k);
+      at += f.lead.length;
+    }
     starts.push(at);
     stream.set(f.bytes, at);
     for (const m of f.marks) if (at + m > 0 && at + m < total) marks.push(at + m);
@@ -187,6 +194,7 @@ export function expectFrames(got: FeedResult, want: GenFrame[], label: string, c
     });
     let at = 0;
     for (let i = 0; i < want.length; i++) {
+      at += want[i].lead?.length ?? 0;
       const len = want[i].bytes.length;
       const inside = chunkOf[at] === chunkOf[at + len - 1];
       if (got.zeroCopy[i] !== inside) {
@@ -321,7 +329,14 @@ const fieldValue = fc
   .map((a) => String.fromCharCode(...a).trim());
 const ows = fc.constantFrom('', ' ', '  ', '\t', ' \t');
 
-const SPECIAL = new Set(['content-length', 'transfer-encoding', 'connection']);
+// Fields with a meaning for framing or the connection: generated only on purpose.
+const SPECIAL = new Set(['content-length', 'transfer-encoding', 'connection', 'proxy-connection', 'upgrade', 'expect']);
+
+/** The frames a connection delivers: after one with FLAG_CLOSE, later requests are ignored. */
+export function untilClose(frames: GenFrame[]): GenFrame[] {
+  const i = frames.findIndex((f) => (f.flags & 1) !== 0);
+  return i < 0 ? frames : frames.slice(0, i + 1);
+}
 
 export interface HttpSpec {
   method: string;
@@ -353,7 +368,7 @@ export function expectedClose(minor: number, connection: string[]): boolean {
   return false;
 }
 
-export function buildRequest(spec: HttpSpec): GenFrame {
+export function buildRequest(spec: HttpSpec & { lead?: string }): GenFrame {
   const marks: number[] = [];
   let head = `${spec.method} ${spec.target} HTTP/1.${spec.minor}\r\n`;
   const lines: string[] = spec.headers.map(([k, v]) => `${k}:${v}\r\n`);
@@ -391,7 +406,9 @@ export function buildRequest(spec: HttpSpec): GenFrame {
     push('\r\n');
   }
   const bytes = Buffer.concat(parts);
-  return { bytes, flags: expectedClose(spec.minor, spec.connection) ? 1 : 0, marks };
+  const frame: GenFrame = { bytes, flags: expectedClose(spec.minor, spec.connection) ? 1 : 0, marks };
+  if (spec.lead) frame.lead = Buffer.from(spec.lead, 'latin1');
+  return frame;
 }
 
 const bodyBytes = (max: number) =>
@@ -408,81 +425,160 @@ const bodyBytes = (max: number) =>
     )
     .map((u) => Buffer.from(u));
 
-export const httpRequestArb: fc.Arbitrary<GenFrame> = fc
-  .record({
-    // methods up to the 32 bytes the early garbage check allows
-    method: fc.oneof(fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'M-SEARCH', 'X'), token(1, 12), token(30, 32)),
-    target: fc.oneof(fc.constantFrom('/', '*', '/a/b?c=d&e=f#x', 'http://example.com:80/x', 'example.com:443'), vchars(1, 40)),
-    minor: fc.constantFrom<0 | 1>(0, 1),
-    headers: fc
-      .array(fc.tuple(token(1, 16), ows, fieldValue, ows), { maxLength: 6 })
-      .map((hs) => hs.filter(([k]) => !SPECIAL.has(k.toLowerCase())).map(([k, a, v, b]) => [k, a + v + b] as [string, string])),
-    connection: fc.oneof(
-      { weight: 3, arbitrary: fc.constant<string[]>([]) },
-      {
-        weight: 2,
-        arbitrary: fc.array(
-          fc.constantFrom(
-            'close',
-            'CLOSE',
-            'keep-alive',
-            'Keep-Alive',
-            'Upgrade, close',
-            'keep-alive, Upgrade',
-            ' close ,x',
-            'upgrade',
-            'closed',
-            '',
-            'close, keep-alive',
-            'keep-alive, close',
-            'keep-alive,,close',
+/**
+ * The methods llhttp knows (node's http.METHODS, less CONNECT, which starts a
+ * tunnel, and PRI, which starts HTTP/2); the framer takes any token.
+ */
+export const LLHTTP_METHODS = [
+  'ACL',
+  'BIND',
+  'CHECKOUT',
+  'COPY',
+  'DELETE',
+  'GET',
+  'HEAD',
+  'LINK',
+  'LOCK',
+  'M-SEARCH',
+  'MERGE',
+  'MKACTIVITY',
+  'MKCALENDAR',
+  'MKCOL',
+  'MOVE',
+  'NOTIFY',
+  'OPTIONS',
+  'PATCH',
+  'POST',
+  'PROPFIND',
+  'PROPPATCH',
+  'PURGE',
+  'PUT',
+  'REBIND',
+  'REPORT',
+  'SEARCH',
+  'SOURCE',
+  'SUBSCRIBE',
+  'TRACE',
+  'UNBIND',
+  'UNLINK',
+  'UNLOCK',
+  'UNSUBSCRIBE',
+];
+
+/** A request target as llhttp reads one: origin-form, '*', or absolute-form (authority, then path or query). */
+const targetArb = fc.oneof(
+  fc.constantFrom('/', '*', '/a/b?c=d&e=f#x', 'http://example.com:80/x', 'http://h?x=1', 'HTTPS://u@[::1]:8/'),
+  vchars(0, 40).map((v) => `/${v}`),
+  fc
+    .tuple(
+      fc.array(fc.constantFrom(..."abcXYZ019-._~!$&'()*+,;=:%"), { minLength: 0, maxLength: 12 }),
+      fc.constantFrom('/', '?'),
+      vchars(0, 12),
+    )
+    .map(([host, sep, rest]) => `http://${host.join('')}${sep}${rest}`),
+);
+
+/**
+ * Valid pipelined requests. `llhttp`: only what llhttp strict also takes
+ * (its methods, and no HTTP/1.0 request with both "keep-alive" and "close",
+ * where the two differ on purpose); otherwise any token method.
+ */
+export function httpRequestArbFor(opts: { llhttp?: boolean } = {}): fc.Arbitrary<GenFrame> {
+  const methods = opts.llhttp
+    ? fc.constantFrom(...LLHTTP_METHODS)
+    : fc.oneof(
+        fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'M-SEARCH', 'X'),
+        token(1, 12),
+        // methods up to the 32 bytes the early garbage check allows
+        token(30, 32),
+      );
+  return fc
+    .record({
+      method: methods.filter((m) => m !== 'CONNECT'),
+      target: targetArb,
+      // the differential test wants long pipelines: fewer requests that close the connection
+      minor: opts.llhttp
+        ? fc.oneof({ weight: 4, arbitrary: fc.constant<1>(1) }, { weight: 1, arbitrary: fc.constant<0>(0) })
+        : fc.constantFrom<0 | 1>(0, 1),
+      lead: fc.constantFrom('', '', '', '', '', '\r\n', '\n', '\r\n\r\n', '\r'),
+      headers: fc
+        .array(fc.tuple(token(1, 16), ows, fieldValue, ows), { maxLength: 6 })
+        .map((hs) => hs.filter(([k]) => !SPECIAL.has(k.toLowerCase())).map(([k, a, v, b]) => [k, a + v + b] as [string, string])),
+      connection: fc.oneof(
+        { weight: opts.llhttp ? 8 : 3, arbitrary: fc.constant<string[]>([]) },
+        {
+          weight: 2,
+          arbitrary: fc.array(
+            fc.constantFrom(
+              'close',
+              'CLOSE',
+              'keep-alive',
+              'Keep-Alive',
+              'Upgrade, close',
+              'keep-alive, Upgrade',
+              ' close ,x',
+              'upgrade',
+              'closed',
+              '',
+              'close, keep-alive',
+              'keep-alive, close',
+              'keep-alive,,close',
+            ),
+            { minLength: 1, maxLength: 2 },
           ),
-          { minLength: 1, maxLength: 2 },
-        ),
-      },
-    ),
-    bodyKind: fc.constantFrom('none', 'length', 'chunked'),
-    data: bodyBytes(90),
-    dup: fc.boolean(),
-    zeros: fc.constantFrom('', '', '', '0', '000'),
-    chunks: fc.array(
-      fc.record({
-        data: bodyBytes(40).filter((b) => b.length > 0),
-        upper: fc.boolean(),
-        lead: fc.constantFrom('', '', '0', '00'),
-        ext: fc.constantFrom('', '', '', ';a=b', ';name="q v"', '; x', ';a;b=c', ' ;y', '\t;t'),
-      }),
-      { maxLength: 4 },
-    ),
-    lastExt: fc.constantFrom('', '', ';last', ';a=1'),
-    trailers: fc.array(fc.tuple(token(1, 10), fieldValue), { maxLength: 2 }),
-    te: fc.constantFrom('chunked', 'Chunked', 'gzip, chunked', 'gzip,chunked'),
-  })
-  .map((r) => {
-    let body: HttpSpec['body'] = { kind: 'none' };
-    // chunked needs HTTP/1.1 (the core refuses Transfer-Encoding in 1.0)
-    if (r.bodyKind === 'length') body = { kind: 'length', data: r.data, dup: r.dup, zeros: r.zeros };
-    else if (r.bodyKind === 'chunked' && r.minor === 1) {
-      body = {
-        kind: 'chunked',
-        chunks: r.chunks.map((ch) => {
-          const hex = ch.data.length.toString(16);
-          return { data: ch.data, size: ch.lead + (ch.upper ? hex.toUpperCase() : hex), ext: ch.ext };
+        },
+      ),
+      bodyKind: fc.constantFrom('none', 'length', 'chunked'),
+      data: bodyBytes(90),
+      zeros: fc.constantFrom('', '', '', '0', '000'),
+      chunks: fc.array(
+        fc.record({
+          data: bodyBytes(40).filter((b) => b.length > 0),
+          upper: fc.boolean(),
+          lead: fc.constantFrom('', '', '0', '00'),
+          // RFC 9112 7.1 chunk-ext without BWS (llhttp strict refuses whitespace there)
+          ext: fc.constantFrom('', '', '', ';a=b', ';name="q v"', ';x', ';a;b=c', ';e="a\\"b\\\\"', ';t=%2A'),
         }),
-        lastExt: r.lastExt,
-        trailers: r.trailers.filter(([k]) => !SPECIAL.has(k.toLowerCase())),
-        te: r.te,
-      };
-    }
-    return buildRequest({
-      method: r.method,
-      target: r.target,
-      minor: r.minor,
-      headers: r.headers,
-      connection: r.connection,
-      body,
+        { maxLength: 4 },
+      ),
+      lastExt: fc.constantFrom('', '', ';last', ';a=1'),
+      trailers: fc.array(fc.tuple(token(1, 10), fieldValue), { maxLength: 2 }),
+      te: fc.constantFrom('chunked', 'Chunked', 'gzip, chunked', 'gzip,chunked', 'gzip , chunked ', 'x,\tchunked'),
+    })
+    .filter((r) => {
+      if (!opts.llhttp || r.minor !== 0) return true;
+      const tokens = r.connection.join(',').toLowerCase();
+      return !(tokens.includes('close') && tokens.includes('keep-alive'));
+    })
+    .map((r) => {
+      let body: HttpSpec['body'] = { kind: 'none' };
+      // chunked needs HTTP/1.1 (the core refuses Transfer-Encoding in 1.0)
+      if (r.bodyKind === 'length') body = { kind: 'length', data: r.data, dup: false, zeros: r.zeros };
+      else if (r.bodyKind === 'chunked' && r.minor === 1) {
+        body = {
+          kind: 'chunked',
+          chunks: r.chunks.map((ch) => {
+            const hex = ch.data.length.toString(16);
+            return { data: ch.data, size: ch.lead + (ch.upper ? hex.toUpperCase() : hex), ext: ch.ext };
+          }),
+          lastExt: r.lastExt,
+          trailers: r.trailers.filter(([k]) => !SPECIAL.has(k.toLowerCase())),
+          te: r.te,
+        };
+      }
+      return buildRequest({
+        method: r.method,
+        target: r.target,
+        minor: r.minor,
+        headers: r.headers,
+        connection: r.connection,
+        body,
+        lead: r.lead,
+      });
     });
-  });
+}
+
+export const httpRequestArb: fc.Arbitrary<GenFrame> = httpRequestArbFor();
 
 // ---------------------------------------------------------------- splits
 
