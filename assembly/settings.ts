@@ -148,6 +148,8 @@ function defineSchema(): void {
   def("ssl_key_file", K_STR, 0, 4096, 0, "", "", "a path of at most 4096 bytes");
   def("log_level", K_ENUM, 0, 0, 0, "info", "info|error|silent", "one of info, error, silent");
   def("input_buffer_limit", K_INT, 0, U53, DEFAULT_INPUT_BUFFER_LIMIT, "", "", "an integer from 0 (off) to 9007199254740991");
+  def("http_auto_continue", K_BOOL, 0, 0, 1, "", "", "a boolean");
+  def("http_error_replies", K_BOOL, 0, 0, 1, "", "", "a boolean");
   known = count;
 }
 

@@ -51,6 +51,12 @@ export class Connection {
   lastActive: number;
   /** When the message still unfinished began arriving (ms), 0 when none is. */
   partialSince = 0;
+  /** Bytes the peer has sent: where the next chunk starts in its input. */
+  bytesIn = 0;
+  /** http: a request upgraded the connection; what follows is raw bytes, served like a raw protocol. */
+  upgraded = false;
+  /** Written just before our FIN (an HTTP error reply for a refused request). */
+  farewell: string | null = null;
 
   constructor(socket: Socket, remote: Remote, ptr: number, now: number) {
     this.socket = socket;

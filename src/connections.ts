@@ -26,10 +26,18 @@ import type net from 'node:net';
 import * as S from '../assembly/status.js';
 import { core } from './core.js';
 import { CLOSED, CLOSING, Connection, ENDED, OPEN } from './connection.js';
-import { CallbackError, InputLimitError, NoConnectionError, type TcpPreforkError, framingError } from './errors.js';
+import {
+  CallbackError,
+  InputLimitError,
+  NoConnectionError,
+  type TcpPreforkError,
+  framingError,
+  httpErrorReply,
+} from './errors.js';
 import { isThenable, report, type Handlers, type Remote, type Returns } from './events.js';
 
 const EMPTY = Buffer.alloc(0);
+const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n');
 /** How often a draining worker checks its connections. */
 const DRAIN_TICK_MS = 25;
 /** How long a connection we ended may wait for the peer's FIN before it is destroyed. */
@@ -76,6 +84,9 @@ export abstract class Connections {
   protected raw = true;
   protected proxy = false;
   protected http = false;
+  /** http: answer `Expect: 100-continue` (http_auto_continue), and refused requests with 400/413/431 (http_error_replies). */
+  protected autoContinue = true;
+  protected errorReplies = true;
   protected bufferSize = 2 * 1024 * 1024;
   /** Bytes of unfinished input the worker may hold over all its connections (0: no bound). */
   protected inputLimit = 0;
@@ -180,6 +191,7 @@ export abstract class Connections {
     this.#now = now;
     conn.lastIn = conn.lastActive = now;
     conn.used = true;
+    conn.bytesIn += chunk.length;
     this.counters.bytes_in += chunk.length;
     if (conn.state !== OPEN) return; // read and dropped, so the close sends FIN, not RST
     if (this.raw && !conn.proxyPending) {
@@ -203,9 +215,17 @@ export abstract class Connections {
       const last = 3 * (n - 1);
       conn.partialSince = c.frames[last] + c.frames[last + 1] < chunk.length ? now : 0;
     }
+    // A head with `Expect: 100-continue` is complete and its body not begun: the client waits for this.
+    const goOn = this.http && conn.partialSince !== 0 && c.expectsContinue(conn.ptr) && this.autoContinue;
     if (n > 0) this.#deliver(conn, chunk, n, this.raw);
-    if (error !== S.OK) this.#fail(conn, framingError(error));
-    else if (this.inputLimit > 0 && conn.partialSince !== 0 && c.heldTotal() > this.inputLimit) this.#overBudget();
+    if (error !== S.OK) {
+      const err = framingError(error, c.reason(), conn.bytesIn - chunk.length + c.errorAt());
+      if (this.http && this.errorReplies && !conn.upgraded) conn.farewell = httpErrorReply(err.reasonId);
+      this.#fail(conn, err);
+    } else {
+      if (goOn && conn.state === OPEN) conn.socket.write(CONTINUE);
+      if (this.inputLimit > 0 && conn.partialSince !== 0 && c.heldTotal() > this.inputLimit) this.#overBudget();
+    }
   }
 
   /** Delivers n frames of the chunk just fed (raw: the chunk itself). */
@@ -257,9 +277,16 @@ export abstract class Connections {
     if (n === this.requestLimit) setImmediate(() => this.stop('max_request'));
     let last = false;
     if (this.http) {
-      // Keep-alive off (Connection: close, HTTP/1.0, a drain): this request is the connection's last.
-      last = (flags & S.FLAG_CLOSE) !== 0 || this.stopping;
-      remote.keepAlive = !last;
+      if ((flags & S.FLAG_RAW) !== 0) {
+        // Bytes after an upgrade, unframed.
+        remote.upgraded = true;
+      } else {
+        // Keep-alive off (Connection: close, HTTP/1.0, a drain): this request is the connection's last.
+        last = (flags & S.FLAG_CLOSE) !== 0 || this.stopping;
+        remote.keepAlive = !last;
+        // An upgrade (WebSocket, CONNECT): what follows is served like a raw protocol.
+        if ((flags & S.FLAG_UPGRADE) !== 0) conn.upgraded = true;
+      }
     }
     const receive = this.handlers.receive;
     const ok = receive === undefined || this.#run(conn, 'receive', receive, message, remote);
@@ -413,6 +440,7 @@ export abstract class Connections {
   #end(conn: Connection): void {
     if (conn.state >= ENDED) return;
     this.#flush(conn);
+    if (conn.farewell !== null) conn.socket.write(conn.farewell);
     conn.state = ENDED;
     conn.endedAt = Date.now();
     conn.socket.resume();

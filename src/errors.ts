@@ -20,78 +20,62 @@ export class TcpPreforkError extends Error {
   }
 }
 
-/** What a framing error says beyond its code: why, as text, and where. */
-export interface FramingDetail {
+/**
+ * Bad input from a peer, found by the framing core: beyond its code it says
+ * why (`reason`, as text, and `reasonId`, S.REASON_*) and where (`offset`:
+ * the offending byte's position in the connection's input, the first byte
+ * the peer sent being 0; the host adds the bytes before the chunk to the
+ * core's chunk offset).
+ */
+export class FramingError extends TcpPreforkError {
   /** Why, in a few words (e.g. "invalid character in chunk size"); empty when the core did not say. */
   readonly reason: string;
   /** S.REASON_* (0: none); `httpStatusFor(reasonId)` gives the HTTP status to answer with. */
   readonly reasonId: number;
-  /** The offending byte's offset in the chunk just fed; negative: that many bytes before it. */
+  /** The offending byte's offset in the connection's input. */
   readonly offset: number;
-}
-
-/** Adds the reason and offset to a framing error's message: "malformed HTTP request: LF without CR (at byte 14)". */
-function detailed(base: string, reasonId: number, offset: number): string {
-  const reason = REASONS[reasonId];
-  return reason === undefined ? base : `${base}: ${reason} (at byte ${offset})`;
+  constructor(code: string, message: string, reasonId: number, offset: number) {
+    const reason = REASONS[reasonId];
+    // "malformed HTTP request: LF without CR (at byte 14)"
+    super(code, reason === undefined ? message : `${message}: ${reason} (at byte ${offset})`);
+    this.reason = reason ?? '';
+    this.reasonId = reasonId;
+    this.offset = offset;
+  }
 }
 
 /** A peer sent a frame above `package_max_length`, or no delimiter within it. */
-export class FrameTooLargeError extends TcpPreforkError implements FramingDetail {
-  readonly reason: string;
-  readonly reasonId: number;
-  readonly offset: number;
+export class FrameTooLargeError extends FramingError {
   constructor(message = 'frame exceeds package_max_length', reasonId = 0, offset = 0) {
-    super('ERR_FRAME_TOO_LARGE', detailed(message, reasonId, offset));
-    this.reason = REASONS[reasonId] ?? '';
-    this.reasonId = reasonId;
-    this.offset = offset;
+    super('ERR_FRAME_TOO_LARGE', message, reasonId, offset);
   }
 }
 
 /** A length header was negative, smaller than the header, or unreadable. */
-export class BadLengthError extends TcpPreforkError implements FramingDetail {
-  readonly reason: string;
-  readonly reasonId: number;
-  readonly offset: number;
+export class BadLengthError extends FramingError {
   constructor(message = 'bad length field in frame header', reasonId = 0, offset = 0) {
-    super('ERR_BAD_LENGTH', detailed(message, reasonId, offset));
-    this.reason = REASONS[reasonId] ?? '';
-    this.reasonId = reasonId;
-    this.offset = offset;
+    super('ERR_BAD_LENGTH', message, reasonId, offset);
   }
 }
 
 /** An HTTP request head or body framing was malformed. */
-export class BadHttpError extends TcpPreforkError implements FramingDetail {
-  readonly reason: string;
-  readonly reasonId: number;
-  readonly offset: number;
+export class BadHttpError extends FramingError {
   constructor(message = 'malformed HTTP request', reasonId = 0, offset = 0) {
-    super('ERR_BAD_HTTP', detailed(message, reasonId, offset));
-    this.reason = REASONS[reasonId] ?? '';
-    this.reasonId = reasonId;
-    this.offset = offset;
+    super('ERR_BAD_HTTP', message, reasonId, offset);
   }
 }
 
 /** A PROXY protocol header was missing or malformed. */
-export class BadProxyHeaderError extends TcpPreforkError implements FramingDetail {
-  readonly reason: string;
-  readonly reasonId: number;
-  readonly offset: number;
+export class BadProxyHeaderError extends FramingError {
   constructor(message = 'missing or malformed PROXY protocol header', reasonId = 0, offset = 0) {
-    super('ERR_BAD_PROXY_HEADER', detailed(message, reasonId, offset));
-    this.reason = REASONS[reasonId] ?? '';
-    this.reasonId = reasonId;
-    this.offset = offset;
+    super('ERR_BAD_PROXY_HEADER', message, reasonId, offset);
   }
 }
 
 /** The core could not get memory for this connection's unfinished input; the worker goes on. */
-export class OutOfMemoryError extends TcpPreforkError {
-  constructor(message = "the core's linear memory cannot grow for this connection's input") {
-    super('ERR_OUT_OF_MEMORY', message);
+export class OutOfMemoryError extends FramingError {
+  constructor(message = "the core's linear memory cannot grow for this connection's input", reasonId = 0, offset = 0) {
+    super('ERR_OUT_OF_MEMORY', message, reasonId, offset);
   }
 }
 
@@ -205,23 +189,39 @@ export const REASONS: Readonly<Record<number, string>> = {
   [S.REASON_LENGTH_TOO_SMALL]: 'length field smaller than the header',
   [S.REASON_LENGTH_TOO_LARGE]: 'length field announces more than package_max_length',
   [S.REASON_BAD_PROXY_HEADER]: 'malformed PROXY protocol header',
+  [S.REASON_OUT_OF_MEMORY]: "no linear memory left in the core for this connection's buffer",
 };
 
 /**
  * The HTTP status to answer a framing error with: 431 for a head over
- * package_max_length, 413 for a body over it, 400 for anything else.
+ * package_max_length, 413 for a body over it, 503 when the core had no memory
+ * for the head, 400 for anything else.
  */
-export function httpStatusFor(reasonId: number): 400 | 413 | 431 {
+export function httpStatusFor(reasonId: number): 400 | 413 | 431 | 503 {
   if (reasonId === S.REASON_HEAD_TOO_LARGE) return 431;
   if (reasonId === S.REASON_BODY_TOO_LARGE) return 413;
+  if (reasonId === S.REASON_OUT_OF_MEMORY) return 503;
   return 400;
+}
+
+const STATUS_TEXT = {
+  400: 'Bad Request',
+  413: 'Content Too Large',
+  431: 'Request Header Fields Too Large',
+  503: 'Service Unavailable',
+};
+
+/** The reply to a request the framer refused, as node:http and nginx send one: the status, then the connection closes. */
+export function httpErrorReply(reasonId: number): string {
+  const status = httpStatusFor(reasonId);
+  return `HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`;
 }
 
 /**
  * Maps a framing status from the core to its error, with the core's reason
  * (S.REASON_*) and the offending byte's offset (`core.reason()`, `core.errorAt()`).
  */
-export function framingError(status: number, reasonId = 0, offset = 0): TcpPreforkError {
+export function framingError(status: number, reasonId = 0, offset = 0): FramingError {
   switch (status) {
     case S.ERR_FRAME_TOO_LARGE:
       return new FrameTooLargeError(undefined, reasonId, offset);
@@ -232,9 +232,9 @@ export function framingError(status: number, reasonId = 0, offset = 0): TcpPrefo
     case S.ERR_BAD_PROXY_HEADER:
       return new BadProxyHeaderError(undefined, reasonId, offset);
     case S.ERR_OUT_OF_MEMORY:
-      return new OutOfMemoryError();
+      return new OutOfMemoryError(undefined, reasonId, offset);
     default:
-      return new TcpPreforkError('ERR_CORE', `unexpected core status ${status}`);
+      return new FramingError('ERR_CORE', `unexpected core status ${status}`, reasonId, offset);
   }
 }
 

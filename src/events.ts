@@ -8,6 +8,8 @@ export interface Remote {
   id: string;
   /** http protocol only: whether the request being delivered lets the connection stay open. */
   keepAlive?: boolean;
+  /** http protocol only: true for the raw bytes that follow a request that upgraded the connection (WebSocket, CONNECT). */
+  upgraded?: boolean;
   /** With proxy_protocol: the load balancer's address; ip/port are then the real client's. */
   via?: { ip: string; port: number };
 }

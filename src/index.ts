@@ -20,6 +20,9 @@ export {
   MaxConnError,
   WorkerExitError,
   CallbackError,
+  FramingError,
+  httpStatusFor,
+  REASONS,
   OutOfMemoryError,
   InputLimitError,
 } from './errors.js';

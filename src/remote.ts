@@ -10,6 +10,7 @@ import type { Remote } from './events.js';
 export class PeerRemote implements Remote {
   readonly id: string;
   keepAlive: boolean | undefined = undefined;
+  upgraded: boolean | undefined = undefined;
   via: { ip: string; port: number } | undefined = undefined;
   #socket: Socket | null;
   #ip = '';
@@ -52,6 +53,7 @@ export class PeerRemote implements Remote {
   toJSON(): Remote {
     const out: Remote = { ip: this.ip, port: this.port, id: this.id };
     if (this.keepAlive !== undefined) out.keepAlive = this.keepAlive;
+    if (this.upgraded !== undefined) out.upgraded = this.upgraded;
     if (this.via !== undefined) out.via = this.via;
     return out;
   }

@@ -35,6 +35,8 @@ export interface KnownSettings {
   ssl_cert_file: string;
   ssl_key_file: string;
   log_level: 'info' | 'error' | 'silent';
+  http_auto_continue: boolean;
+  http_error_replies: boolean;
 }
 
 /** Whether `key` is one of the settings the server knows. */
@@ -67,6 +69,8 @@ const KNOWN_KEYS = new Set<string>([
   'ssl_cert_file',
   'ssl_key_file',
   'log_level',
+  'http_auto_continue',
+  'http_error_replies',
 ] satisfies (keyof KnownSettings)[]);
 
 const utf8 = new TextDecoder();

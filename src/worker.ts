@@ -124,6 +124,8 @@ export class Worker extends Connections {
     const key = st.get('ssl_key_file') as string;
     if (cert && key) this.#tls = tls.createSecureContext({ cert: readFileSync(cert), key: readFileSync(key) });
     this.http = protocol === 'http';
+    this.autoContinue = st.get('http_auto_continue') === true;
+    this.errorReplies = st.get('http_error_replies') === true;
     const maxConn = st.get('max_conn') as number;
     this.#mode = msg.mode;
     this.#workers = st.get('process_number') as number;

@@ -76,6 +76,8 @@ const KNOWN: Record<string, Known> = {
     allowed: 'an integer from 0 (off) to 9007199254740991',
     type: { kind: 'int', min: 0, max: Number.MAX_SAFE_INTEGER },
   },
+  http_auto_continue: { def: true, allowed: 'a boolean', type: { kind: 'bool' } },
+  http_error_replies: { def: true, allowed: 'a boolean', type: { kind: 'bool' } },
 };
 const KNOWN_KEYS = Object.keys(KNOWN);
 const DEFAULTS = Object.fromEntries(KNOWN_KEYS.map((k) => [k, KNOWN[k].def]));
