@@ -171,9 +171,15 @@ function httpBigStream(bytes, size, r) {
   return assemble(frames);
 }
 
+/**
+ * The stream in chunks of `chunk` bytes, each with a backing store of its own,
+ * as a socket read gives them: what the host keeps of an unfinished frame
+ * depends on the memory a chunk pins (src/held.ts), and a view of one big
+ * stream would pin it all.
+ */
 function split(stream, chunk) {
   const out = [];
-  for (let i = 0; i < stream.length; i += chunk) out.push(stream.subarray(i, Math.min(i + chunk, stream.length)));
+  for (let i = 0; i < stream.length; i += chunk) out.push(Buffer.from(stream.subarray(i, Math.min(i + chunk, stream.length))));
   return out;
 }
 

@@ -102,7 +102,7 @@ export class Core {
   /** Each connection's unfinished frame, at the slot its record names (CONN_SLOT). */
   readonly #held: Held[] = [];
   readonly #freeSlots: number[] = [];
-  /** Bytes held here for unfinished frames, over every connection. */
+  /** Memory held here for unfinished frames, over every connection (what the Held records pin). */
   #heldBytes = 0;
 
   /** Error status of the last feed (S.OK when none). */
@@ -200,10 +200,12 @@ export class Core {
 
   /** Bytes of memory the connection's unfinished input takes: held here, and in the core's own buffer. */
   holding(conn: number): number {
-    return this.buffered(conn) + this.exports.conn_held(conn);
+    this.views();
+    const h = this.#held[this.i32[(conn >> 2) + CONN_SLOT]];
+    return (h !== undefined && h.conn === conn ? h.cost : 0) + this.exports.conn_held(conn);
   }
 
-  /** Bytes of unfinished input over every connection: held here, and in the core's buffers. */
+  /** Bytes of memory unfinished input takes over every connection: held here, and in the core's buffers. */
   heldTotal(): number {
     let i32 = this.i32;
     if (i32.length === 0) {

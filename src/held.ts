@@ -1,15 +1,22 @@
 // The bytes of one connection's unfinished frame, kept by the host between
 // chunks (the core only finds boundaries; see core.ts). What they cost is
-// bounded by what they are, whatever the chunking: a piece is kept as the
-// chunk it arrived in only when it is big and fills at least half of the
-// memory that chunk pins; smaller pieces (a trickle of 1-byte reads, the first
-// bytes of a frame at the end of a big read) are copied into a tail buffer
-// that grows by doubling. So the memory held stays under about twice the
-// bytes plus TAIL_MIN, where keeping every read as its own Buffer cost
-// hundreds of times the bytes for 1-byte reads.
+// bounded by what they are, whatever the chunking. A socket read that only
+// continues the frame is kept as it is (it is all frame). The first piece of a
+// frame, at the end of a read that held whole frames before it, is kept in
+// its read when it is at least FIRST_MIN bytes: that pins at most one read
+// (64 KiB) per connection, and saves a copy on every read of a stream of big
+// frames. Everything smaller (a trickle of 1-byte reads, a few bytes at the
+// end of a read) is copied into a tail buffer that grows by doubling. So a
+// connection's unfinished frame costs at most about twice its bytes, plus one
+// read; `cost` says what it pins, and that is what input_buffer_limit counts.
+// (Keeping every read as its own Buffer cost hundreds of times the bytes for
+// 1-byte reads.)
 
-/** The smallest piece kept as its own chunk; below this a Buffer's own overhead dominates. */
+/** A later piece smaller than this is copied; below it a Buffer's own overhead dominates. */
 const KEEP_MIN = 4096;
+/** The first piece is kept in its read from this size on, if the read is no bigger than READ_MAX. */
+const FIRST_MIN = 1024;
+const READ_MAX = 65536;
 /** The tail's first and last capacity. */
 const TAIL_MIN = 256;
 const TAIL_MAX = 65536;
@@ -26,35 +33,42 @@ export class Held {
   start = 0;
   tail: Uint8Array | null = null;
   tailLen = 0;
+  /** Bytes of the unfinished frame. */
   bytes = 0;
+  /** Bytes of memory they pin (whole reads kept, the tail's capacity). */
+  cost = 0;
   /** The connection using this record (0: free). */
   conn = 0;
 
-  /** Keeps chunk[from, end). Returns the bytes added. */
+  /** Keeps chunk[from, end). Returns the memory that pins, in bytes. */
   add(chunk: Uint8Array, from: number): number {
     const len = chunk.length - from;
     if (len <= 0) return 0;
     this.bytes += len;
-    if (len >= KEEP_MIN && len * 2 >= chunk.buffer.byteLength) {
+    const pinned = chunk.buffer.byteLength;
+    const first = this.n === 0 && this.tail === null;
+    if (first ? len >= FIRST_MIN && pinned <= READ_MAX : len >= KEEP_MIN && len * 2 >= pinned) {
       this.#seal();
       // The first piece keeps its offset in `start` (no view made); a later one starts at 0.
-      if (this.n === 0) this.start = from;
-      this.#push(this.n === 0 || from === 0 ? chunk : chunk.subarray(from));
-      return len;
+      if (first) this.start = from;
+      this.#push(first || from === 0 ? chunk : chunk.subarray(from));
+      return this.#charge(pinned);
     }
     if (len > TAIL_MAX >> 1) {
       // Big, but a small part of a bigger buffer: a copy of its own.
       this.#seal();
       if (this.n === 0) this.start = 0;
       this.#push(chunk.slice(from));
-      return len;
+      return this.#charge(len);
     }
     let t = this.tail;
+    let grew = 0;
     const need = this.tailLen + len;
     if (t !== null && need > t.length) {
       if (need <= TAIL_MAX) {
         const grown = new Uint8Array(Math.min(TAIL_MAX, pow2(need)));
         grown.set(t.subarray(0, this.tailLen));
+        grew = grown.length - t.length;
         t = this.tail = grown;
       } else {
         this.#seal();
@@ -64,10 +78,16 @@ export class Held {
     if (t === null) {
       t = this.tail = new Uint8Array(Math.max(TAIL_MIN, pow2(len)));
       this.tailLen = 0;
+      grew = t.length;
     }
     t.set(from === 0 ? chunk : chunk.subarray(from), this.tailLen);
     this.tailLen += len;
-    return len;
+    return this.#charge(grew);
+  }
+
+  #charge(bytes: number): number {
+    this.cost += bytes;
+    return bytes;
   }
 
   #push(piece: Uint8Array): void {
@@ -84,17 +104,18 @@ export class Held {
     this.tailLen = 0;
   }
 
-  /** Drops every piece. Returns the bytes dropped. */
+  /** Drops every piece. Returns the memory that frees, in bytes (what `add` charged). */
   release(): number {
     const parts = this.parts;
     for (let i = 0; i < this.n; i++) parts![i] = null;
-    const bytes = this.bytes;
+    const cost = this.cost;
     this.n = 0;
     this.start = 0;
     this.tail = null;
     this.tailLen = 0;
     this.bytes = 0;
-    return bytes;
+    this.cost = 0;
+    return cost;
   }
 
   /** The held bytes followed by the chunk's first `head` bytes, in one new Buffer. */

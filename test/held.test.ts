@@ -53,21 +53,26 @@ describe('held bytes', () => {
           const h = new Held();
           const want: Buffer[] = [];
           let n = 0;
+          let pinned = 0;
           for (const [len, off, pad] of pieces) {
             // A chunk of len bytes inside a backing store with padding around it (0 to 2x), from `from`.
             const backing = Buffer.allocUnsafeSlow(len + (pad % (len + 1)));
             for (let i = 0; i < backing.length; i++) backing[i] = (n + i) & 0xff;
             const chunk = backing.subarray(0, len);
             const from = n === 0 ? off % len : 0;
-            n += h.add(chunk, from);
+            pinned += h.add(chunk, from);
+            n += len - from;
             want.push(chunk.subarray(from));
           }
           const tail = own('END');
           const out = h.join(tail, 3);
           expect(out.equals(Buffer.concat([...want, tail]))).toBe(true);
           expect(h.bytes).toBe(n);
-          expect(h.release()).toBe(n);
-          expect(h.bytes).toBe(0);
+          // What it pins: at least the bytes, at most twice them plus one read (the first piece's).
+          expect(h.cost).toBeGreaterThanOrEqual(n);
+          expect(h.cost).toBeLessThanOrEqual(2 * n + 65536 + 256);
+          expect(h.release()).toBe(pinned);
+          expect([h.bytes, h.cost]).toEqual([0, 0]);
         },
       ),
       { numRuns: 200 },
@@ -84,9 +89,11 @@ describe('held bytes', () => {
         expect(n).toBe(0);
       }
       expect(c.buffered(conn)).toBe(size);
-      const grew = arrayBuffers() - before;
-      // Each 1-byte read kept as its own Buffer would cost ~100x; the bound is 2x plus a constant.
-      expect(grew).toBeLessThan(2 * size + 64 * 1024);
+      // What the connection pins, by the host's count: at most twice the bytes plus one read.
+      expect(c.holding(conn)).toBeLessThanOrEqual(2 * size + 65536);
+      // And by the process's: each 1-byte read kept as its own Buffer cost ~200 bytes a byte
+      // (20 MiB here); the JS heap's own noise is a few hundred KiB.
+      expect(arrayBuffers() - before).toBeLessThan(1024 * 1024);
       const n = c.feed(conn, own('\r\n'));
       expect(n).toBe(1);
       const frame = c.message(own('\r\n'), 0);
