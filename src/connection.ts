@@ -1,8 +1,8 @@
 // One accepted socket in a worker: its framing state in the core, its reply
 // batch, and where it is in its life. The life is one state, moving forward
 // only; the flags beside it are independent of it and of each other.
-import type { Socket } from 'node:net';
 import type { Remote } from './events.js';
+import type { Link } from './link.js';
 
 /** Reading and delivering messages. */
 export const OPEN = 0;
@@ -14,8 +14,37 @@ export const ENDED = 2;
 export const CLOSED = 3;
 export type State = typeof OPEN | typeof CLOSING | typeof ENDED | typeof CLOSED;
 
+/** Messages to deliver, from the core's answer to a chunk, from a backlog, or a raw chunk: one delivery loop reads them all. */
+export interface Source {
+  readonly count: number;
+  message(i: number): Buffer;
+  flags(i: number): number;
+}
+
+/** Messages framed but not delivered while the reply queue was full. */
+export class Backlog implements Source {
+  readonly messages: Buffer[] = [];
+  readonly flagBits: number[] = [];
+  get count(): number {
+    return this.messages.length;
+  }
+  message(i: number): Buffer {
+    return this.messages[i];
+  }
+  flags(i: number): number {
+    return this.flagBits[i];
+  }
+  /** Keeps source's messages from `from` on, in order. */
+  keep(source: Source, from: number): void {
+    for (let i = from; i < source.count; i++) {
+      this.messages.push(source.message(i));
+      this.flagBits.push(source.flags(i));
+    }
+  }
+}
+
 export class Connection {
-  readonly socket: Socket;
+  readonly link: Link;
   readonly remote: Remote;
   state: State = OPEN;
   /** The core's framing state (0 in raw mode, and once released). */
@@ -27,16 +56,13 @@ export class Connection {
   /** Callback promises of this connection not yet settled: work in flight. */
   pending = 0;
   /** Messages framed but not yet delivered, kept while the reply queue is full. */
-  backlog: Buffer[] | null = null;
-  backlogFlags: number[] | null = null;
+  backlog: Backlog | null = null;
   /** The reply queue reached socket_buffer_size: reading and delivery are paused. */
   full = false;
   /** A bufferDrain is awaited. */
   waitingDrain = false;
   /** The peer half-closed: nothing more will arrive. */
   peerEnded = false;
-  /** The socket errored (reset by the peer, say). */
-  aborted = false;
   /** Bytes have arrived. */
   used = false;
   /** proxy_protocol: the header has not arrived yet; accept has not run. */
@@ -58,8 +84,8 @@ export class Connection {
   /** Written just before our FIN (an HTTP error reply for a refused request). */
   farewell: string | null = null;
 
-  constructor(socket: Socket, remote: Remote, ptr: number, now: number) {
-    this.socket = socket;
+  constructor(link: Link, remote: Remote, ptr: number, now: number) {
+    this.link = link;
     this.remote = remote;
     this.ptr = ptr;
     this.lastIn = now;
@@ -68,7 +94,7 @@ export class Connection {
 
   /** Reply bytes not yet handed to the kernel. */
   queued(): number {
-    return this.socket.writableLength + this.batchBytes;
+    return this.link.queued() + this.batchBytes;
   }
 
   /** Nothing read is waiting for an answer: no delivery running, no callback promise pending, no backlog. */

@@ -1,10 +1,8 @@
 // A worker's connection table: where a chunk enters the core, how its messages
-// reach the user's callbacks, how the replies leave (batched into one write),
-// and when a connection ends (backpressure, the drain rules, the heartbeat,
-// the input budget). Worker extends this class instead of holding one, so the
-// hot path (socket 'data' → feed → receive → Server.send → flush) stays on one
-// object with no delegating call; the worker's lifecycle plugs in through the
-// abstract hooks.
+// reach the user's callbacks, how the replies leave (batched into one write
+// per read), and when a connection ends (backpressure, the drain rules, the
+// input budget). The worker holds one; the bytes move through each
+// connection's Link (link.ts), the clocks live in the Sweeper (sweeper.ts).
 //
 // When a connection ends is decided in one place, `#settle`, called whenever
 // something it depends on changes: a delivery finished, a callback's promise
@@ -16,16 +14,15 @@
 // message it will not answer, so a drain closes an http connection only
 // between requests: a request delivered during the drain gets keep-alive off
 // and the connection ends after its reply; one that stays idle is closed once
-// quiet (`#tick`). Other protocols have no way to tell a client to reconnect:
-// they are served through a drain until the peer closes or the deadline. There
-// the worker stops reading (no message is taken that would not be answered),
-// lets the work in flight finish and flushes, then closes each connection; at
-// the hard deadline, just before the master's SIGKILL, it destroys the rest.
+// quiet. Other protocols have no way to tell a client to reconnect: they are
+// served through a drain until the peer closes or the deadline. There the
+// worker stops reading (no message is taken that would not be answered), lets
+// the work in flight finish and flushes, then closes each connection; at the
+// hard deadline, just before the master's SIGKILL, it destroys the rest.
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type net from 'node:net';
 import * as S from '../assembly/status.js';
-import { core } from './core.js';
-import { CLOSED, CLOSING, Connection, ENDED, OPEN } from './connection.js';
+import { Backlog, CLOSED, CLOSING, Connection, ENDED, OPEN, type Source } from './connection.js';
+import { core, type Frames } from './core.js';
 import {
   CallbackError,
   InputLimitError,
@@ -35,13 +32,11 @@ import {
   httpErrorReply,
 } from './errors.js';
 import { isThenable, report, type Handlers, type Remote, type Returns } from './events.js';
+import type { Link, LinkEvents } from './link.js';
+import { Sweeper } from './sweeper.js';
 
 const EMPTY = Buffer.alloc(0);
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n');
-/** How often a draining worker checks its connections. */
-const DRAIN_TICK_MS = 25;
-/** How long a connection we ended may wait for the peer's FIN before it is destroyed. */
-const LINGER_MS = 2000;
 /** Draining http: how long an idle connection must have been quiet to be closed (a busy client gets Connection: close instead). */
 const QUIET_MS = 100;
 /** Draining http: how long a connection that has sent nothing yet gets for its first request. */
@@ -52,13 +47,50 @@ const AsyncFunction = (async () => {}).constructor;
 
 export type Target = Remote | string;
 
-const CONN = Symbol('tcp-prefork connection');
-type Owned = net.Socket & { [CONN]: Connection };
-
 type ConnEvent = 'accept' | 'receive' | 'bufferFull' | 'bufferDrain';
 
-export abstract class Connections {
-  protected readonly handlers: Handlers;
+/** A raw chunk: one message, the chunk itself. */
+class RawChunk implements Source {
+  readonly count = 1;
+  chunk: Buffer = EMPTY;
+  message(): Buffer {
+    return this.chunk;
+  }
+  flags(): number {
+    return 0;
+  }
+}
+
+/** How the table frames and bounds connections: read once from the master's settings. */
+export interface TableConfig {
+  /** The settings store connections are opened with (the core reads the framing from it). */
+  store: number;
+  protocol: 'raw' | 'eof' | 'length' | 'http';
+  proxy: boolean;
+  /** http: answer `Expect: 100-continue` (http_auto_continue), and refused requests with 400/413/431 (http_error_replies). */
+  autoContinue: boolean;
+  errorReplies: boolean;
+  /** socket_buffer_size. */
+  bufferSize: number;
+  /** Bytes of unfinished input the worker may hold over all its connections (0: no bound). */
+  inputLimit: number;
+  /** Messages after which the worker retires (max_request plus its grace); 0 for none. */
+  requestLimit: number;
+}
+
+/** What the table tells the worker that holds it. */
+export interface TableHooks {
+  /** A connection opened or closed. */
+  loadChanged(): void;
+  /** The last connection closed while draining. */
+  drained(): void;
+  /** max_request was reached. */
+  retire(reason: string): void;
+}
+
+export class ConnectionTable {
+  readonly #handlers: Handlers;
+  readonly #hooks: TableHooks;
   readonly #conns = new Map<string, Connection>();
   /** The connection whose callback is running synchronously. */
   #current: Connection | null = null;
@@ -67,35 +99,27 @@ export abstract class Connections {
   /** Replies batched during one connection's delivery (only one delivers at a time). */
   readonly #batch: (string | Uint8Array)[] = [];
   #batchOwner: Connection | null = null;
-  #drainTimer: NodeJS.Timeout | null = null;
-  #heartbeatTimer: NodeJS.Timeout | null = null;
-  #heartbeatMs = 0;
-  /** When a drain stops taking messages (ms), and when it destroys what is left; 0 when none runs. */
-  #deadline = 0;
-  #hardDeadline = 0;
-  #deadlinePassed = false;
-  /** Connections we ended that still wait for their close. */
-  readonly #ending = new Set<Connection>();
   readonly #core = core();
-  /** Date.now() of the data event being handled. */
+  readonly #raw = new RawChunk();
+  readonly #sweeper: Sweeper;
+  /** Date.now() of the read being handled. */
   #now = 0;
-
-  // Config, set by the worker from the master's settings.
-  protected raw = true;
-  protected proxy = false;
-  protected http = false;
-  /** http: answer `Expect: 100-continue` (http_auto_continue), and refused requests with 400/413/431 (http_error_replies). */
-  protected autoContinue = true;
-  protected errorReplies = true;
-  protected bufferSize = 2 * 1024 * 1024;
-  /** Bytes of unfinished input the worker may hold over all its connections (0: no bound). */
-  protected inputLimit = 0;
-  /** Messages after which the worker retires (max_request plus its grace); 0 for none. */
-  protected requestLimit = 0;
+  #cfg: TableConfig = {
+    store: 0,
+    protocol: 'raw',
+    proxy: false,
+    autoContinue: true,
+    errorReplies: true,
+    bufferSize: 2 * 1024 * 1024,
+    inputLimit: 0,
+    requestLimit: 0,
+  };
+  #raw0 = true;
+  #http = false;
   /** A graceful stop has begun: keep-alive ends, and connections end once they can. */
-  protected stopping = false;
+  #draining = false;
 
-  protected readonly counters = {
+  readonly counters = {
     accepted: 0,
     closed: 0,
     aborted: 0,
@@ -106,65 +130,61 @@ export abstract class Connections {
     errors: {} as Record<string, number>,
   };
 
-  /** Socket listeners shared by every connection (no closures per connection); the socket carries its Connection. */
-  readonly #listeners: {
-    data: (this: net.Socket, chunk: Buffer) => void;
-    end: (this: net.Socket) => void;
-    error: (this: net.Socket) => void;
-    close: (this: net.Socket) => void;
-  };
+  /** What every link reports to (one object, no closures per connection). */
+  readonly #events: LinkEvents<Connection>;
 
-  constructor(handlers: Handlers) {
-    this.handlers = handlers;
-    const w = this;
-    this.#listeners = {
-      data(chunk) {
-        w.#onData((this as Owned)[CONN], chunk);
-      },
-      end() {
-        w.#onEnd((this as Owned)[CONN]);
-      },
-      error() {
-        (this as Owned)[CONN].aborted = true;
-      },
-      close() {
-        w.#onClose((this as Owned)[CONN]);
-      },
+  constructor(handlers: Handlers, hooks: TableHooks) {
+    this.#handlers = handlers;
+    this.#hooks = hooks;
+    this.#events = {
+      data: (conn, chunk) => this.#onData(conn, chunk),
+      end: (conn) => this.#onEnd(conn),
+      close: (conn, aborted) => this.#onClose(conn, aborted),
     };
+    this.#sweeper = new Sweeper({
+      connections: () => this.#conns.values(),
+      drainTick: (now) => this.#drainTick(now),
+      deadline: () => this.#deadline(),
+    });
   }
 
-  /** Stops the worker gracefully; the table calls it once max_request is reached. */
-  abstract stop(reason: string | null, waitMs?: number): void;
-  /** A connection opened or closed. */
-  protected abstract loadChanged(): void;
-  /** The last connection closed while stopping. */
-  protected abstract drained(): void;
+  configure(cfg: TableConfig): void {
+    this.#cfg = cfg;
+    this.#raw0 = cfg.protocol === 'raw';
+    this.#http = cfg.protocol === 'http';
+  }
 
   /** Open connections. */
-  protected get size(): number {
+  get size(): number {
     return this.#conns.size;
   }
 
-  /** Serves an accepted socket; accept runs now, or once the PROXY header has arrived. */
-  protected open(socket: net.Socket, remote: Remote): void {
-    const now = Date.now();
-    const conn = new Connection(socket, remote, this.raw && !this.proxy ? 0 : this.#core.open(), now);
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /** Serves a connection; accept runs now, or once the PROXY header has arrived. */
+  open(link: Link, remote: Remote): void {
+    const cfg = this.#cfg;
+    const conn = new Connection(link, remote, this.#raw0 && !cfg.proxy ? 0 : this.#core.open(), Date.now());
     this.#conns.set(remote.id, conn);
     this.counters.accepted++;
-    this.loadChanged();
-    (socket as Owned)[CONN] = conn;
-    socket.on('data', this.#listeners.data);
-    socket.on('end', this.#listeners.end);
-    socket.on('error', this.#listeners.error);
-    socket.on('close', this.#listeners.close);
+    this.#hooks.loadChanged();
+    link.start(conn, this.#events);
     // Behind a balancer, accept waits for the PROXY header and the real address.
-    if (this.proxy) conn.proxyPending = true;
+    if (cfg.proxy) conn.proxyPending = true;
     else this.#announce(conn);
+  }
+
+  /** A connection refused before it was opened (max_conn, descriptors). */
+  refused(code: string): void {
+    this.counters.refused++;
+    this.count(code);
   }
 
   #announce(conn: Connection): void {
     conn.announced = true;
-    const accept = this.handlers.accept;
+    const accept = this.#handlers.accept;
     if (!accept) return;
     // send() without a target inside accept greets this connection.
     this.#current = conn;
@@ -194,78 +214,64 @@ export abstract class Connections {
     conn.bytesIn += chunk.length;
     this.counters.bytes_in += chunk.length;
     if (conn.state !== OPEN) return; // read and dropped, so the close sends FIN, not RST
-    if (this.raw && !conn.proxyPending) {
-      this.#deliver(conn, chunk, 1);
+    if (this.#raw0 && !conn.proxyPending) {
+      const raw = this.#raw;
+      raw.chunk = chunk;
+      this.#deliver(conn, raw, 0);
+      raw.chunk = EMPTY;
       return;
     }
     const c = this.#core;
-    const n = c.feed(conn.ptr, chunk);
-    const error = c.error;
-    if (conn.proxyPending && error === S.OK) {
-      if (c.proxy().kind === 0) return; // the header is still incomplete
+    const frames = c.frame(conn.ptr, chunk);
+    if (conn.proxyPending && frames.error === S.OK) {
+      if (c.proxy().kind === 0) {
+        // The header is still incomplete: a peer that trickles it is not idle, but never done.
+        if (conn.partialSince === 0) conn.partialSince = now;
+        return;
+      }
       this.#proxied(conn);
       if (conn.state !== OPEN) return;
     }
     // When the unfinished message began, for the heartbeat and the drain: a
     // peer that trickles a message (slowloris) is not idle, but its message
     // never completes.
-    if (n === 0) {
-      if (conn.partialSince === 0) conn.partialSince = now;
-    } else {
-      const last = 3 * (n - 1);
-      conn.partialSince = c.frames[last] + c.frames[last + 1] < chunk.length ? now : 0;
-    }
+    if (!frames.unfinished) conn.partialSince = 0;
+    else if (frames.count > 0 || conn.partialSince === 0) conn.partialSince = now;
     // A head with `Expect: 100-continue` is complete and its body not begun: the client waits for this.
-    const goOn = this.http && conn.partialSince !== 0 && c.expectsContinue(conn.ptr) && this.autoContinue;
-    if (n > 0) this.#deliver(conn, chunk, n, this.raw);
+    const goOn = this.#http && frames.unfinished && c.expectsContinue(conn.ptr) && this.#cfg.autoContinue;
+    // Read before delivering: a callback may send, and frame, on another connection.
+    const error = frames.error;
+    const reason = error === S.OK ? 0 : frames.reason();
+    const at = error === S.OK ? 0 : frames.errorAt();
+    // (raw behind a PROXY header: the core gives the rest of the chunk as one frame.)
+    if (frames.count > 0) this.#deliver(conn, frames, 0);
     if (error !== S.OK) {
-      const err = framingError(error, c.reason(), conn.bytesIn - chunk.length + c.errorAt());
-      if (this.http && this.errorReplies && !conn.upgraded) conn.farewell = httpErrorReply(err.reasonId);
+      const err = framingError(error, reason, conn.bytesIn - chunk.length + at);
+      if (this.#http && this.#cfg.errorReplies && !conn.upgraded) conn.farewell = httpErrorReply(err.reasonId);
       this.#fail(conn, err);
     } else {
-      if (goOn && conn.state === OPEN) conn.socket.write(CONTINUE);
-      if (this.inputLimit > 0 && conn.partialSince !== 0 && c.heldTotal() > this.inputLimit) this.#overBudget();
+      if (goOn && conn.state === OPEN) conn.link.write(CONTINUE);
+      const limit = this.#cfg.inputLimit;
+      if (limit > 0 && frames.unfinished && c.heldTotal() > limit) this.#overBudget();
     }
   }
 
-  /** Delivers n frames of the chunk just fed (raw: the chunk itself). */
-  #deliver(conn: Connection, chunk: Buffer, n: number, viaCore = false): void {
-    const c = this.#core;
-    const raw = this.raw && !viaCore;
+  /**
+   * The delivery loop: the source's messages from `from` on, to receive, in
+   * order, until the reply queue is full (the rest waits in the backlog), the
+   * connection is closing, or a callback throws.
+   */
+  #deliver(conn: Connection, source: Source, from: number): void {
     this.#current = conn;
     conn.delivering = true;
-    for (let i = 0; i < n; i++) {
-      if (conn.state !== OPEN) break;
-      if (conn.full || conn.backlog) {
-        // The reply queue is at its bound: keep the rest, in order, for when it drains.
-        conn.backlog ??= [];
-        conn.backlogFlags ??= [];
-        for (let j = i; j < n; j++) {
-          conn.backlog.push(raw ? chunk : c.message(chunk, j));
-          conn.backlogFlags.push(raw ? 0 : c.flags(j));
-        }
-        break;
-      }
-      if (!this.#receive(conn, raw ? chunk : c.message(chunk, i), raw ? 0 : c.frames[3 * i + 2])) break;
-    }
-    this.#afterDelivery(conn);
-  }
-
-  /** Delivers the messages kept while the reply queue was full. */
-  #deliverBacklog(conn: Connection): void {
-    const backlog = conn.backlog!;
-    const flags = conn.backlogFlags!;
-    conn.backlog = conn.backlogFlags = null;
-    this.#current = conn;
-    conn.delivering = true;
-    for (let i = 0; i < backlog.length; i++) {
+    const n = source.count;
+    for (let i = from; i < n; i++) {
       if (conn.state !== OPEN) break;
       if (conn.full) {
-        conn.backlog = backlog.slice(i);
-        conn.backlogFlags = flags.slice(i);
+        (conn.backlog ??= new Backlog()).keep(source, i);
         break;
       }
-      if (!this.#receive(conn, backlog[i], flags[i])) break;
+      if (!this.#receive(conn, source.message(i), source.flags(i))) break;
     }
     this.#afterDelivery(conn);
   }
@@ -274,21 +280,21 @@ export abstract class Connections {
   #receive(conn: Connection, message: Buffer, flags: number): boolean {
     const remote = conn.remote;
     const n = ++this.counters.messages;
-    if (n === this.requestLimit) setImmediate(() => this.stop('max_request'));
+    if (n === this.#cfg.requestLimit) setImmediate(() => this.#hooks.retire('max_request'));
     let last = false;
-    if (this.http) {
+    if (this.#http) {
       if ((flags & S.FLAG_RAW) !== 0) {
         // Bytes after an upgrade, unframed.
         remote.upgraded = true;
       } else {
         // Keep-alive off (Connection: close, HTTP/1.0, a drain): this request is the connection's last.
-        last = (flags & S.FLAG_CLOSE) !== 0 || this.stopping;
+        last = (flags & S.FLAG_CLOSE) !== 0 || this.#draining;
         remote.keepAlive = !last;
         // An upgrade (WebSocket, CONNECT): what follows is served like a raw protocol.
         if ((flags & S.FLAG_UPGRADE) !== 0) conn.upgraded = true;
       }
     }
-    const receive = this.handlers.receive;
+    const receive = this.#handlers.receive;
     const ok = receive === undefined || this.#run(conn, 'receive', receive, message, remote);
     if (last && conn.state === OPEN) conn.state = CLOSING;
     return ok;
@@ -341,26 +347,13 @@ export abstract class Connections {
     if (conn.state === CLOSING || conn.peerEnded) this.#end(conn);
   }
 
-  /** Draining http: an idle connection with no request begun, quiet long enough that no request is likely on its way. */
-  #quiet(conn: Connection, now: number): boolean {
-    return (
-      conn.state === OPEN && conn.idle() && conn.partialSince === 0 && now - conn.lastActive >= (conn.used ? QUIET_MS : FRESH_MS)
-    );
-  }
-
   /** Writes the batched replies: one write, or one writev when several. */
   #flush(conn: Connection): void {
     if (this.#batchOwner !== conn) return;
     this.#batchOwner = null;
     const batch = this.#batch;
-    const socket = conn.socket;
-    if (batch.length === 1) {
-      socket.write(batch[0]);
-    } else {
-      socket.cork();
-      for (let i = 0; i < batch.length; i++) socket.write(batch[i]);
-      socket.uncork();
-    }
+    if (batch.length === 1) conn.link.write(batch[0]);
+    else conn.link.writev(batch.slice());
     batch.length = 0;
     conn.batchBytes = 0;
   }
@@ -368,21 +361,24 @@ export abstract class Connections {
   /** The queue reached its bound: stop reading, raise bufferFull, resume once it has drained. */
   #waitDrain(conn: Connection): void {
     conn.waitingDrain = true;
-    conn.socket.pause();
+    conn.link.pause();
     this.#emitRemote('bufferFull', conn);
-    // A write's callback runs once everything queued before it is flushed.
-    conn.socket.write(EMPTY, () => {
+    conn.link.flushed(() => {
       conn.waitingDrain = false;
       if (conn.state >= ENDED) return;
       conn.full = false;
       this.#emitRemote('bufferDrain', conn);
-      if (conn.backlog) this.#deliverBacklog(conn);
-      if (!conn.full && conn.state === OPEN) conn.socket.resume();
+      const backlog = conn.backlog;
+      if (backlog) {
+        conn.backlog = null;
+        this.#deliver(conn, backlog, 0);
+      }
+      if (!conn.full && conn.state === OPEN) conn.link.resume();
     });
   }
 
   #emitRemote(event: 'bufferFull' | 'bufferDrain', conn: Connection): void {
-    const fn = this.handlers[event];
+    const fn = this.#handlers[event];
     if (fn) this.#run(conn, event, fn, conn.remote, undefined);
   }
 
@@ -409,18 +405,18 @@ export abstract class Connections {
     this.counters.bytes_out += bytes;
     if (conn.delivering) {
       conn.lastActive = this.#now;
-      // Inside this connection's delivery: batch, written once the chunk is done.
+      // Inside this connection's delivery: batch, written once the read is done.
       this.#batch.push(message);
       this.#batchOwner = conn;
       conn.batchBytes += bytes;
-      if (conn.queued() >= this.bufferSize) conn.full = true;
+      if (conn.queued() >= this.#cfg.bufferSize) conn.full = true;
       return true;
     }
     // From outside that flow (a timer, an async callback): refuse while full.
     if (conn.full) return false;
     conn.lastActive = Date.now();
-    conn.socket.write(message);
-    if (conn.queued() >= this.bufferSize) {
+    conn.link.write(message);
+    if (conn.queued() >= this.#cfg.bufferSize) {
       conn.full = true;
       if (!conn.waitingDrain) this.#waitDrain(conn);
     }
@@ -436,17 +432,16 @@ export abstract class Connections {
     return true;
   }
 
-  /** Ends our side after the replies flush. The socket stays readable so late bytes are drained, not reset. */
+  /** Ends our side after the replies flush. The link stays readable so late bytes are drained, not reset. */
   #end(conn: Connection): void {
     if (conn.state >= ENDED) return;
     this.#flush(conn);
-    if (conn.farewell !== null) conn.socket.write(conn.farewell);
+    if (conn.farewell !== null) conn.link.write(conn.farewell);
     conn.state = ENDED;
     conn.endedAt = Date.now();
-    conn.socket.resume();
-    conn.socket.end();
-    this.#ending.add(conn);
-    this.#startDrainTimer();
+    conn.link.resume();
+    conn.link.end();
+    this.#sweeper.linger(conn);
   }
 
   #onEnd(conn: Connection): void {
@@ -455,16 +450,16 @@ export abstract class Connections {
     this.#settle(conn);
   }
 
-  #onClose(conn: Connection): void {
+  #onClose(conn: Connection, aborted: boolean): void {
     if (conn.state === CLOSED) return;
     conn.state = CLOSED;
     this.#conns.delete(conn.remote.id);
-    this.#ending.delete(conn);
+    this.#sweeper.closed(conn);
     this.#release(conn);
-    if (conn.aborted) this.counters.aborted++;
+    if (aborted) this.counters.aborted++;
     else this.counters.closed++;
-    this.loadChanged();
-    const close = this.handlers.close;
+    this.#hooks.loadChanged();
+    const close = this.#handlers.close;
     if (close && conn.announced) {
       try {
         const r = close(conn.remote);
@@ -475,7 +470,7 @@ export abstract class Connections {
         this.#report(new CallbackError('close', err), conn);
       }
     }
-    if (this.stopping && this.#conns.size === 0) this.drained();
+    if (this.#draining && this.#conns.size === 0) this.#hooks.drained();
   }
 
   /** Frees the connection's framing state in the core, and what the host held for it. */
@@ -487,7 +482,7 @@ export abstract class Connections {
   /** Counts and reports an error of this connection. */
   #report(err: TcpPreforkError, conn: Connection): void {
     this.count(err.code);
-    report(this.handlers, err, conn.remote);
+    report(this.#handlers, err, conn.remote);
   }
 
   #callbackFailed(event: ConnEvent, err: unknown, conn: Connection, rejected: boolean): void {
@@ -513,7 +508,7 @@ export abstract class Connections {
   /** Past input_buffer_limit: closes the connections holding the most unfinished input until the worker is under it. */
   #overBudget(): void {
     const c = this.#core;
-    const limit = this.inputLimit;
+    const limit = this.#cfg.inputLimit;
     const holders: [number, Connection][] = [];
     for (const conn of this.#conns.values()) if (conn.ptr !== 0) holders.push([c.holding(conn.ptr), conn]);
     holders.sort((a, b) => b[0] - a[0]);
@@ -524,75 +519,54 @@ export abstract class Connections {
   }
 
   /** Counts an error by its code, for stats(). */
-  protected count(code: string): void {
+  count(code: string): void {
     this.counters.errors[code] = (this.counters.errors[code] ?? 0) + 1;
   }
 
   /** Closes, from now on, connections that send nothing or leave a message unfinished for `ms`. */
-  protected startHeartbeat(ms: number): void {
-    this.#heartbeatMs = ms;
-    const every = Math.min(1000, Math.max(50, ms / 4));
-    this.#heartbeatTimer = setInterval(() => this.#heartbeat(), every).unref();
-  }
-
-  #heartbeat(): void {
-    const limit = Date.now() - this.#heartbeatMs;
-    for (const conn of this.#conns.values()) {
-      if (conn.state === CLOSED) continue;
-      if (conn.lastIn <= limit || (conn.partialSince !== 0 && conn.partialSince <= limit)) conn.socket.destroy();
-    }
+  heartbeat(ms: number): void {
+    this.#sweeper.heartbeat(ms);
   }
 
   /**
-   * Stopping: ends each connection as soon as it may; at `deadline` stops
+   * Drains: ends each connection as soon as it may; at `deadline` stops
    * reading and closes each once its work in flight is done; at `hard`
    * destroys what is left.
    */
-  protected drain(deadline: number, hard: number): void {
-    this.#deadline = deadline;
-    this.#hardDeadline = hard;
-    this.#startDrainTimer();
+  drain(deadline: number, hard: number): void {
+    this.#draining = true;
+    this.#sweeper.drain(deadline, hard);
     for (const conn of this.#conns.values()) this.#settle(conn);
   }
 
-  /** Clears the table's timers, so the process can exit. */
-  protected stopTimers(): void {
-    if (this.#drainTimer) clearInterval(this.#drainTimer);
-    if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
-  }
-
-  #startDrainTimer(): void {
-    if (!this.#drainTimer) this.#drainTimer = setInterval(() => this.#tick(), DRAIN_TICK_MS);
-  }
-
-  /** The drain's clock: quiet http connections, the deadline, and connections lingering after our FIN. */
-  #tick(): void {
-    const now = Date.now();
-    if (this.stopping) {
-      if (now >= this.#hardDeadline) {
-        for (const conn of this.#conns.values()) conn.socket.destroy();
-      } else if (now >= this.#deadline) {
-        if (!this.#deadlinePassed) {
-          // Stop reading; each connection ends once its work in flight is done and flushed.
-          this.#deadlinePassed = true;
-          for (const conn of this.#conns.values()) {
-            if (conn.state !== OPEN) continue;
-            conn.socket.pause();
-            conn.state = CLOSING;
-            this.#settle(conn);
-          }
-        }
-      } else if (this.http) {
-        for (const conn of this.#conns.values()) if (this.#quiet(conn, now)) this.#end(conn);
+  /** Draining http: an idle connection with no request begun, quiet long enough that no request is likely on its way. */
+  #drainTick(now: number): void {
+    if (!this.#http) return;
+    for (const conn of this.#conns.values()) {
+      if (
+        conn.state === OPEN &&
+        !conn.upgraded &&
+        conn.idle() &&
+        conn.partialSince === 0 &&
+        now - conn.lastActive >= (conn.used ? QUIET_MS : FRESH_MS)
+      ) {
+        this.#end(conn);
       }
     }
-    for (const conn of this.#ending) {
-      if (conn.state === CLOSED) this.#ending.delete(conn);
-      else if (now - conn.endedAt >= LINGER_MS) conn.socket.destroy();
+  }
+
+  /** The drain's deadline: stop reading; each connection ends once its work in flight is done and flushed. */
+  #deadline(): void {
+    for (const conn of this.#conns.values()) {
+      if (conn.state !== OPEN) continue;
+      conn.link.pause();
+      conn.state = CLOSING;
+      this.#settle(conn);
     }
-    if (!this.stopping && this.#ending.size === 0 && this.#drainTimer) {
-      clearInterval(this.#drainTimer);
-      this.#drainTimer = null;
-    }
+  }
+
+  /** Clears the table's timers, so the process can exit. */
+  stopTimers(): void {
+    this.#sweeper.stop();
   }
 }

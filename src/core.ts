@@ -82,6 +82,58 @@ type BufferCtor = new (ab: ArrayBufferLike, off: number, len: number) => Buffer;
 const species = (Buffer as unknown as { [Symbol.species]?: BufferCtor })[Symbol.species];
 const FastBuffer: BufferCtor | null = typeof species === 'function' && species !== (Buffer as unknown) ? species : null;
 
+/**
+ * The core's answer to one chunk, as the connection table reads it: how many
+ * frames, each as bytes the caller may keep with its flags, whether the chunk
+ * ended inside a frame, and the error that ends the connection after those
+ * frames. One object, reused for every chunk: read it before the next feed.
+ */
+export class Frames {
+  /** Frames in the chunk. */
+  count = 0;
+  /** S.OK, or the framing status that fails the connection after the frames before it. */
+  error = 0;
+  /** The chunk ended inside a frame: its bytes are held for the next chunk. */
+  unfinished = false;
+  readonly #core: Core;
+  #chunk: Buffer = EMPTY;
+
+  constructor(core: Core) {
+    this.#core = core;
+  }
+
+  /** @internal */
+  set(chunk: Buffer, count: number, error: number, unfinished: boolean): this {
+    this.#chunk = chunk;
+    this.count = count;
+    this.error = error;
+    this.unfinished = unfinished;
+    return this;
+  }
+
+  /** Frame i, as bytes the caller may keep (a view of the chunk, or a copy of a frame begun earlier). */
+  message(i: number): Buffer {
+    return this.#core.message(this.#chunk, i);
+  }
+
+  /** Frame i's S.FLAG_* bits. */
+  flags(i: number): number {
+    return this.#core.flags(i);
+  }
+
+  /** With `error`: why (S.REASON_*). */
+  reason(): number {
+    return this.#core.reason();
+  }
+
+  /** With `error`: the offending byte's offset in this chunk (negative: that many bytes before it). */
+  errorAt(): number {
+    return this.#core.errorAt();
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
 export class Core {
   readonly exports: CoreExports;
   readonly memory: WasmMemory;
@@ -113,6 +165,9 @@ export class Core {
   frames = new Int32Array(3 * 256);
   /** The frame of the last feed that began in an earlier chunk, copied. */
   span: Buffer | null = null;
+  /** The last feed ended inside a frame. */
+  #unfinished = false;
+  readonly #frames = new Frames(this);
 
   constructor() {
     compiled ??= new WebAssembly.Module(readFileSync(wasmUrl()));
@@ -244,11 +299,18 @@ export class Core {
         frames[1] = i32[out + 1];
         frames[2] = i32[out + 2];
         this.error = 0; // S.OK
+        this.#unfinished = false;
         return 1;
       }
       return this.#after(chunk, n, r, rec);
     }
     return this.#feedChunk(conn, chunk, n);
+  }
+
+  /** Frames one chunk (see `feed`) and returns the answer as one typed result. */
+  frame(conn: number, chunk: Buffer): Frames {
+    const n = this.feed(conn, chunk);
+    return this.#frames.set(chunk, n, this.error, this.#unfinished);
   }
 
   /** Feeds a chunk of at most 16 bytes as four words: cheaper than any copy into the input area at this size. */
@@ -326,10 +388,12 @@ export class Core {
     }
     if (r >= 0) {
       this.error = 0; // S.OK
+      this.#unfinished = false;
       return r;
     }
     const error = i32[this.#ctrl + CTRL_ERR];
     this.error = error;
+    this.#unfinished = error === 0 && i32[this.#ctrl + CTRL_HOLD] < n;
     // only this slow path can complete such a head: its body is still to come
     this.#continueRec = i32[this.#ctrl + S.CTRL_CONTINUE] !== 0 ? rec : -1;
     this.#keep(this.#held[i32[rec + CONN_SLOT]], chunk, n, count, i32[this.#ctrl + CTRL_HOLD], error);
@@ -344,6 +408,7 @@ export class Core {
     i32[rec + CONN_HAVE] += n;
     this.#heldBytes += this.#held[i32[rec + CONN_SLOT]].add(chunk, 0);
     this.error = S.OK;
+    this.#unfinished = true;
     return 0;
   }
 

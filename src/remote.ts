@@ -3,31 +3,32 @@
 // about a tenth of a short connection's whole cost), so it is read on first
 // use. A closed socket no longer knows its peer, so when a `close` or `error`
 // callback is bound (they may run after the close) it is read at accept.
-import type { Socket } from 'node:net';
 import { inspect } from 'node:util';
 import type { Remote } from './events.js';
+import type { Link } from './link.js';
 
 export class PeerRemote implements Remote {
   readonly id: string;
   keepAlive: boolean | undefined = undefined;
   upgraded: boolean | undefined = undefined;
   via: { ip: string; port: number } | undefined = undefined;
-  #socket: Socket | null;
+  #link: Link | null;
   #ip = '';
   #port = 0;
 
-  constructor(socket: Socket, id: string, eager: boolean) {
+  constructor(link: Link, id: string, eager: boolean) {
     this.id = id;
-    this.#socket = socket;
+    this.#link = link;
     if (eager) this.#read();
   }
 
   #read(): void {
-    const s = this.#socket;
-    if (s === null) return;
-    this.#socket = null;
-    this.#ip = s.remoteAddress ?? '';
-    this.#port = s.remotePort ?? 0;
+    const link = this.#link;
+    if (link === null) return;
+    this.#link = null;
+    const peer = link.peer();
+    this.#ip = peer.ip;
+    this.#port = peer.port;
   }
 
   get ip(): string {

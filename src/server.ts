@@ -111,7 +111,7 @@ export class Server {
    * connection is gone, or when its reply queue is full (outside its callbacks).
    */
   send(message: string | Uint8Array, remote?: Target): boolean {
-    if (this.#worker) return this.#worker.send(message, remote);
+    if (this.#worker) return this.#worker.table.send(message, remote);
     if (remote === undefined) {
       throw new NoConnectionError(
         this.isMaster
@@ -124,7 +124,7 @@ export class Server {
 
   /** Closes the connection being served, or `remote`, after its replies flush. Its close callback runs once. */
   close(remote?: Target): boolean {
-    if (this.#worker) return this.#worker.close(remote);
+    if (this.#worker) return this.#worker.table.close(remote);
     if (remote === undefined) throw new NoConnectionError('close() without a target must be called inside a callback');
     return false;
   }
@@ -139,7 +139,7 @@ export class Server {
     this.#running = true;
     this.#log.level = this.#settings.get('log_level') as LogLevel;
     if (this.isWorker) {
-      this.#worker = new Worker(this.#settings, this.#handlers, this.workerId!);
+      this.#worker = new Worker(this.#settings, this.#handlers, this.workerId!, this.#log);
       return this.#worker.run();
     }
     this.#master = new Master(this.#settings, this.#handlers, this.#log);

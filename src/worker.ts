@@ -1,15 +1,19 @@
 // What only a worker does as a process: take the master's messages (one
-// dispatch table), set up from the master's settings, accept sockets (in
+// dispatch table), set up from the master's settings, accept connections (in
 // hybrid mode, keep each one or hand it back to the master), stop gracefully,
 // and report stats. The connections it serves, and the hot path through them,
-// live in connections.ts, which Worker extends.
+// are its ConnectionTable (connections.ts); each connection's bytes move
+// through a Link (link.ts): libuv's handle directly where this Node allows it,
+// a net.Socket for TLS and otherwise.
 import net from 'node:net';
 import tls from 'node:tls';
 import { readdirSync, readFileSync } from 'node:fs';
-import { adopt, detach, type Handoff } from './balancer.js';
-import { Connections } from './connections.js';
+import { ConnectionTable, type TableConfig } from './connections.js';
 import { MaxConnError } from './errors.js';
 import { afterward, invoke, report, type Handlers } from './events.js';
+import { detach, handleOf, isTcpHandle, type TcpHandle } from './internals.js';
+import { HandleLink, SocketLink, type Link } from './link.js';
+import type { Log } from './log.js';
 import { PeerRemote } from './remote.js';
 import { isMessage, type ToMaster, type ToWorker, type WorkerStats } from './ipc.js';
 import type { Settings } from './settings.js';
@@ -37,14 +41,21 @@ function descriptors(): { limit: number; open: number } | null {
   }
 }
 
-export class Worker extends Connections {
+/** Where connections come from: a listening libuv handle we accept on ourselves, a net.Server, or the master alone. */
+type Listener = { kind: 'handle'; handle: TcpHandle } | { kind: 'server'; server: net.Server } | null;
+
+export class Worker {
   readonly #settings: Settings;
+  readonly #handlers: Handlers;
+  readonly #log: Log;
   readonly workerId: number;
-  #server: net.Server | null = null;
+  readonly #table: ConnectionTable;
+  #listener: Listener = null;
   #seq = 0;
   #listenerClosed = false;
-  /** Sockets accepted (or handed on) so far; a stopping worker watches it. */
+  /** Connections accepted (or handed on) so far; a stopping worker watches it. */
   #acceptCount = 0;
+  #stopping = false;
   #finished = false;
   /** When a stop must be over, the exit included (a little before the master's SIGKILL). */
   #stopBy = 0;
@@ -53,6 +64,8 @@ export class Worker extends Connections {
   // Config, read once from the master's settings.
   #mode: 'shared' | 'round_robin' | 'hybrid' = 'shared';
   #workers = 1;
+  /** Serve connections from libuv handles (false: net.Socket, for TLS or a Node without the internals). */
+  #handles = false;
   /** Sockets the master sent here (round_robin, hybrid handoffs). */
   #adopted = 0;
   /** hybrid: open connections per worker slot, as the master last said. */
@@ -65,10 +78,23 @@ export class Worker extends Connections {
   /** The last RSS read: reading it opens a file, which fails at the descriptor limit. */
   #rss = 0;
 
-  constructor(settings: Settings, handlers: Handlers, workerId: number) {
-    super(handlers);
+  constructor(settings: Settings, handlers: Handlers, workerId: number, log: Log) {
     this.#settings = settings;
+    this.#handlers = handlers;
+    this.#log = log;
     this.workerId = workerId;
+    this.#table = new ConnectionTable(handlers, {
+      loadChanged: () => this.#loadChanged(),
+      drained: () => {
+        if (this.#listenerClosed) this.#finish();
+      },
+      retire: (reason) => this.stop(reason),
+    });
+  }
+
+  /** The connection table: send() and close() of the Server facade go there. */
+  get table(): ConnectionTable {
+    return this.#table;
   }
 
   /** Resolves when this worker has stopped. */
@@ -81,7 +107,7 @@ export class Worker extends Connections {
           this.#dispatch[msg.type as ToWorker['type']](msg as never, handle);
         } catch (err) {
           // A message the worker cannot act on costs that message, never the worker.
-          report(this.handlers, err as Error);
+          report(this.#handlers, err as Error);
         }
       });
       // A worker whose master is gone exits: no orphans after SIGKILL to the master.
@@ -93,14 +119,12 @@ export class Worker extends Connections {
   }
 
   readonly #dispatch: { [K in ToWorker['type']]: (msg: Extract<ToWorker, { type: K }>, handle: unknown) => void } = {
-    setup: (msg, handle) => this.#setup(msg, handle as object | undefined),
+    setup: (msg, handle) => this.#setup(msg, handle),
     conn: (_msg, handle) => {
       if (!handle) return;
-      const socket = adopt(handle as Handoff);
       this.#adopted++;
-      // Served even while stopping: the client is connected, and drain answers it.
-      socket.setNoDelay(true);
-      this.#accept(socket);
+      // Served even while stopping: the client is connected, and the drain answers it.
+      this.#accept(handle as TcpHandle | net.Socket);
     },
     // A busy worker may read this late: what it has left is counted from when the master sent it.
     stop: (msg) => this.stop(null, msg.ms - Math.max(0, Date.now() - msg.sentAt)),
@@ -114,18 +138,15 @@ export class Worker extends Connections {
     if (process.connected) process.send!(msg);
   }
 
-  #setup(msg: Extract<ToWorker, { type: 'setup' }>, handle: object | undefined): void {
+  #setup(msg: Extract<ToWorker, { type: 'setup' }>, handle: unknown): void {
     const st = this.#settings;
     st.load(Buffer.from(msg.settings, 'base64'));
-    const protocol = st.get('protocol');
-    this.raw = protocol === 'raw';
-    this.proxy = st.get('proxy_protocol') === true;
     const cert = st.get('ssl_cert_file') as string;
     const key = st.get('ssl_key_file') as string;
     if (cert && key) this.#tls = tls.createSecureContext({ cert: readFileSync(cert), key: readFileSync(key) });
-    this.http = protocol === 'http';
-    this.autoContinue = st.get('http_auto_continue') === true;
-    this.errorReplies = st.get('http_error_replies') === true;
+    this.#handles = this.#tls === null && HandleLink.available();
+    if (!this.#handles && this.#tls === null)
+      this.#log.info(`worker ${this.workerId}: this Node lacks the handle-level internals; serving with net.Socket`);
     const maxConn = st.get('max_conn') as number;
     this.#mode = msg.mode;
     this.#workers = st.get('process_number') as number;
@@ -137,117 +158,163 @@ export class Worker extends Connections {
       const spare = Math.min(FD_RESERVE, Math.floor(fds.limit / 8));
       this.#maxConn = Math.max(1, Math.min(this.#maxConn, fds.limit - fds.open - spare));
     }
-    this.bufferSize = st.get('socket_buffer_size') as number;
-    this.inputLimit = st.get('input_buffer_limit') as number;
-    const heartbeatMs = (st.get('heartbeat_idle_time') as number) * 1000;
     this.#waitMs = (st.get('max_wait_time') as number) * 1000;
     const maxRequest = st.get('max_request') as number;
-    // A random grace of up to half the limit, so workers do not all recycle at once.
-    this.requestLimit = maxRequest > 0 ? maxRequest + Math.floor(Math.random() * (maxRequest / 2 + 1)) : 0;
-
-    const hybrid = msg.mode === 'hybrid';
-    const server = net.createServer(
-      { noDelay: true, allowHalfOpen: true, pauseOnConnect: hybrid },
-      hybrid ? (socket) => this.#acceptOrHand(socket) : (socket) => this.#accept(socket),
-    );
-    server.on('error', (err) => report(this.handlers, err));
-    this.#server = server;
-    if (heartbeatMs > 0) this.startHeartbeat(heartbeatMs);
+    const cfg: TableConfig = {
+      store: 0,
+      protocol: st.get('protocol') as TableConfig['protocol'],
+      proxy: st.get('proxy_protocol') === true,
+      autoContinue: st.get('http_auto_continue') === true,
+      errorReplies: st.get('http_error_replies') === true,
+      bufferSize: st.get('socket_buffer_size') as number,
+      inputLimit: st.get('input_buffer_limit') as number,
+      // A random grace of up to half the limit, so workers do not all recycle at once.
+      requestLimit: maxRequest > 0 ? maxRequest + Math.floor(Math.random() * (maxRequest / 2 + 1)) : 0,
+    };
+    this.#table.configure(cfg);
+    const heartbeatMs = (st.get('heartbeat_idle_time') as number) * 1000;
+    if (heartbeatMs > 0) this.#table.heartbeat(heartbeatMs);
     const ready = () => {
       this.#send({ type: 'ready' });
-      invoke(this.handlers, 'workerStart', this.handlers.workerStart, { workerId: this.workerId, pid: process.pid });
+      invoke(this.#handlers, 'workerStart', this.#handlers.workerStart, { workerId: this.workerId, pid: process.pid });
     };
-    if (handle) {
-      server.listen(handle, st.get('backlog') as number, () => {
-        const bound = server.address();
-        if (typeof bound === 'object' && bound?.port === msg.port) return ready();
-        // Not the master's socket (it was never bound): refuse to serve a random port.
-        report(this.handlers, Object.assign(new Error(`worker ${this.workerId} got an unbound socket`), { code: 'EADDRINUSE' }));
-        process.exit(1);
-      });
+    if (!handle) return ready();
+    const backlog = st.get('backlog') as number;
+    if (this.#handles && isTcpHandle(handle)) {
+      // Accept on libuv's handle ourselves: no net.Server, no net.Socket per connection.
+      const h = handle as TcpHandle;
+      h.onconnection = (err, client) => this.#onConnection(err, client);
+      const err = h.listen(backlog);
+      this.#listener = { kind: 'handle', handle: h };
+      if (err === 0 && this.#boundTo(h, msg.port)) return ready();
     } else {
-      ready();
+      const hybrid = msg.mode === 'hybrid';
+      const server = net.createServer({ noDelay: true, allowHalfOpen: true, pauseOnConnect: hybrid }, (socket) =>
+        this.#accept(socket),
+      );
+      server.on('error', (err) => report(this.#handlers, err));
+      this.#listener = { kind: 'server', server };
+      server.listen(handle as object, backlog, () => {
+        const h = handleOf(server);
+        if (h && this.#boundTo(h, msg.port)) return ready();
+        this.#unbound();
+      });
+      return;
     }
+    this.#unbound();
+  }
+
+  #boundTo(h: TcpHandle, port: number): boolean {
+    const out: { port?: number } = {};
+    h.getsockname(out);
+    return out.port === port;
+  }
+
+  /** Not the master's socket (it was never bound): refuse to serve a random port. */
+  #unbound(): void {
+    report(this.#handlers, Object.assign(new Error(`worker ${this.workerId} got an unbound socket`), { code: 'EADDRINUSE' }));
+    process.exit(1);
+  }
+
+  /** libuv accepted a connection on our listening handle. */
+  #onConnection(err: number, client: TcpHandle | undefined): void {
+    if (err !== 0 || !client) {
+      report(this.#handlers, Object.assign(new Error(`accept failed (${err})`), { code: 'EACCEPT' }));
+      return;
+    }
+    this.#accept(client);
   }
 
   /**
-   * hybrid: keeps a socket the kernel gave this worker unless this worker is
-   * above its share (5% and 5 connections over a fair split, by the loads the
-   * master last sent); then the master hands it to the least-loaded worker,
-   * which may be this one again.
+   * A connection for this worker: from our own accept (a handle, or a socket
+   * of our net.Server) or sent by the master. hybrid: kept unless this worker
+   * is above its share (5% and 5 connections over a fair split, by the loads
+   * the master last sent); then the master hands it to the least-loaded
+   * worker, which may be this one again.
    */
-  #acceptOrHand(socket: net.Socket): void {
+  #accept(from: TcpHandle | net.Socket): void {
     this.#acceptCount++;
-    const own = this.size + 1;
-    let others = 0;
-    for (let i = 0; i < this.#loads.length; i++) if (i !== this.workerId) others += this.#loads[i];
-    const limit = Math.ceil(((own + others) / this.#workers) * 1.05) + 5;
-    if ((own > limit || own > this.#maxConn) && !this.stopping && process.connected) {
-      this.#handOff(socket);
+    const table = this.#table;
+    if (this.#mode === 'hybrid' && this.#overShare() && !this.#stopping && process.connected) {
+      this.#handOff(from);
       return;
     }
-    socket.resume();
-    this.#accept(socket);
-  }
-
-  /** Passes an unread socket to the master, to serve elsewhere. */
-  #handOff(socket: net.Socket): void {
-    const handle = detach(socket);
-    // A raw handle is not closed by send(): close our copy once it is across.
-    if (handle) {
-      process.send!(
-        { type: 'handoff', connections: this.size, adopted: this.#adopted } satisfies ToMaster,
-        handle as never,
-        (err: Error | null) => {
-          if (!err) handle.close();
-        },
-      );
-    }
-  }
-
-  #accept(socket: net.Socket): void {
-    this.#acceptCount++;
-    if (this.size >= this.#maxConn) {
-      socket.destroy();
-      this.counters.refused++;
-      this.count('ERR_MAX_CONN');
+    if (table.size >= this.#maxConn) {
+      if (from instanceof net.Socket) from.destroy();
+      else from.close();
+      table.refused('ERR_MAX_CONN');
       report(
-        this.handlers,
+        this.#handlers,
         new MaxConnError(`max_conn reached (${this.#maxConn} on worker ${this.workerId}); connection refused`),
       );
       return;
     }
+    const link = this.#link(from);
     // The peer address is read on first use, unless a callback may want it after the socket is gone
     // (close, error) or TLS takes the socket over.
-    const h = this.handlers;
+    const h = this.#handlers;
     const eager = h.close !== undefined || h.error !== undefined || this.#tls !== null;
-    const remote = new PeerRemote(socket, `${this.workerId}-${process.pid}-${++this.#seq}`, eager);
+    const remote = new PeerRemote(link, `${this.workerId}-${process.pid}-${++this.#seq}`, eager);
+    table.open(link, remote);
+  }
+
+  /** The Link for an accepted connection: its handle directly, or a (TLS) socket. */
+  #link(from: TcpHandle | net.Socket): Link {
+    if (this.#handles && !(from instanceof net.Socket)) return new HandleLink(from);
+    let socket =
+      from instanceof net.Socket
+        ? from
+        : new net.Socket({ handle: from, readable: true, writable: true } as net.SocketConstructorOpts);
+    socket.allowHalfOpen = true;
     // TLS runs over the accepted socket; framing sees the decrypted bytes.
-    if (this.#tls) socket = new tls.TLSSocket(socket, { isServer: true, secureContext: this.#tls });
-    this.open(socket, remote);
+    if (this.#tls)
+      socket = new tls.TLSSocket(socket, {
+        isServer: true,
+        secureContext: this.#tls,
+        allowHalfOpen: true,
+      } as tls.TLSSocketOptions);
+    return new SocketLink(socket);
+  }
+
+  #overShare(): boolean {
+    const own = this.#table.size + 1;
+    let others = 0;
+    for (let i = 0; i < this.#loads.length; i++) if (i !== this.workerId) others += this.#loads[i];
+    const limit = Math.ceil(((own + others) / this.#workers) * 1.05) + 5;
+    return own > limit || own > this.#maxConn;
+  }
+
+  /** Passes an unread connection to the master, to serve elsewhere. */
+  #handOff(from: TcpHandle | net.Socket): void {
+    const handle = from instanceof net.Socket ? detach(from) : from;
+    if (!handle) return;
+    // A raw handle is not closed by send(): close our copy once it is across.
+    process.send!(
+      { type: 'handoff', connections: this.#table.size, adopted: this.#adopted } satisfies ToMaster,
+      handle as never,
+      (err: Error | null) => {
+        if (!err) handle.close();
+      },
+    );
   }
 
   /** round_robin and hybrid: tells the master how many connections are open, at most every 10 ms. */
-  protected override loadChanged(): void {
+  #loadChanged(): void {
     if (this.#mode === 'shared' || this.#loadTimer) return;
     this.#loadTimer = setTimeout(() => {
       this.#loadTimer = null;
-      this.#send({ type: 'load', connections: this.size, adopted: this.#adopted });
+      this.#send({ type: 'load', connections: this.#table.size, adopted: this.#adopted });
     }, 10);
-  }
-
-  protected override drained(): void {
-    if (this.#listenerClosed) this.#finish();
   }
 
   /**
    * Stops gracefully: stop accepting, answer and flush what was read, close
-   * each connection once it is quiet, then exit. `reason` is null when the
-   * master asked; otherwise the master is told so it starts a replacement.
+   * each connection once it may, then exit. `reason` is null when the master
+   * asked; otherwise the master is told so it starts a replacement.
    */
-  override stop(reason: string | null, waitMs = this.#waitMs): void {
-    if (this.stopping) return;
-    this.stopping = true;
+  stop(reason: string | null, waitMs = this.#waitMs): void {
+    if (this.#stopping) return;
+    this.#stopping = true;
     if (reason !== null && reason !== 'master gone') this.#send({ type: 'retiring', reason });
     // Within max_wait_time: serve, then stop reading and let the work in flight finish, then
     // destroy what is left, leaving a little for workerStop and the exit before the master's SIGKILL.
@@ -262,27 +329,37 @@ export class Worker extends Connections {
     const since = Date.now();
     let seen = -1;
     const closeWhenQueueEmpty = () => {
-      const now = Date.now();
-      if ((this.#acceptCount !== seen || now - since < LISTEN_GRACE_MS) && now - since < LISTEN_GRACE_MAX_MS) {
+      const t = Date.now();
+      if ((this.#acceptCount !== seen || t - since < LISTEN_GRACE_MS) && t - since < LISTEN_GRACE_MAX_MS) {
         seen = this.#acceptCount;
         setImmediate(closeWhenQueueEmpty);
         return;
       }
-      this.#server?.close();
-      this.#listenerClosed = true;
-      if (this.size === 0) this.#finish();
+      this.#closeListener();
+      if (this.#table.size === 0) this.#finish();
     };
     setTimeout(() => setImmediate(closeWhenQueueEmpty), LISTEN_GRACE_MS);
-    this.drain(deadline, hard);
+    this.#table.drain(deadline, hard);
+  }
+
+  #closeListener(): void {
+    const l = this.#listener;
+    if (l?.kind === 'handle') l.handle.close();
+    else if (l?.kind === 'server') l.server.close();
+    this.#listener = null;
+    this.#listenerClosed = true;
   }
 
   #finish(): void {
     if (this.#finished) return;
     this.#finished = true;
-    this.stopTimers();
+    this.#table.stopTimers();
     if (this.#loadTimer) clearTimeout(this.#loadTimer);
     // An async workerStop is waited for, within what is left of max_wait_time.
-    const stopped = invoke(this.handlers, 'workerStop', this.handlers.workerStop, { workerId: this.workerId, pid: process.pid });
+    const stopped = invoke(this.#handlers, 'workerStop', this.#handlers.workerStop, {
+      workerId: this.workerId,
+      pid: process.pid,
+    });
     afterward(stopped, Math.max(50, this.#stopBy - Date.now()), () => {
       this.#resolve?.();
       // Exit even if user code holds the loop; the delay lets stdout flush.
@@ -302,11 +379,11 @@ export class Worker extends Connections {
   }
 
   stats(): WorkerStats {
-    const s = this.counters;
+    const s = this.#table.counters;
     return {
       pid: process.pid,
       worker: this.workerId,
-      connections: this.size,
+      connections: this.#table.size,
       accepted: s.accepted,
       closed: s.closed,
       aborted: s.aborted,

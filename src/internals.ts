@@ -1,0 +1,178 @@
+// Every Node internal tcp-prefork uses, and nothing else. They are what lets a
+// worker serve a connection from libuv's TCP handle directly, without a
+// net.Socket (its streams, listeners and close path cost about a third of a
+// short connection), and what lets the master bind a port without listening,
+// as node's own cluster does. Node moves them between versions, so `probe()`
+// checks at start-up that each one is there and works; where one is missing,
+// the server falls back to net.Socket (run() logs it) and round_robin. The
+// test suite runs on Node 20, 22 and 24.
+import net from 'node:net';
+
+/** A libuv request for a write or a shutdown, as node's stream_wrap makes them. */
+export interface StreamReq {
+  handle: TcpHandle;
+  oncomplete: (this: StreamReq, status: number) => void;
+  /** Ours: the object to tell when it completes. */
+  owner: unknown;
+  /** Keeps the written bytes alive until libuv is done with them. */
+  buffer: unknown;
+}
+
+/** A libuv TCP handle (node's TCPWrap), connected or listening. */
+export interface TcpHandle {
+  onread: ((this: TcpHandle, arrayBuffer: ArrayBuffer | undefined) => void) | null;
+  onconnection: ((this: TcpHandle, err: number, client: TcpHandle | undefined) => void) | null;
+  readonly writeQueueSize: number;
+  readonly fd: number;
+  readStart(): number;
+  readStop(): number;
+  writeBuffer(req: StreamReq, data: Uint8Array): number;
+  writeUtf8String(req: StreamReq, data: string): number;
+  writev(req: StreamReq, chunks: (string | Uint8Array)[], allBuffers: boolean): number;
+  shutdown(req: StreamReq): number;
+  close(cb?: () => void): void;
+  listen(backlog: number): number;
+  getsockname(out: { address?: string; port?: number; family?: string }): number;
+  getpeername(out: { address?: string; port?: number; family?: string }): number;
+  setNoDelay(on: boolean): number;
+  [key: symbol]: unknown;
+}
+
+/** What reading and writing on a TcpHandle needs from node's stream_wrap binding. */
+export interface Streams {
+  WriteWrap: new () => StreamReq;
+  ShutdownWrap: new () => StreamReq;
+  /** Shared with C++: after a read, its byte count (or error) and offset; after a write, whether it went async. */
+  state: Int32Array;
+  kReadBytesOrError: number;
+  kArrayBufferOffset: number;
+  kLastWriteWasAsync: number;
+  /** libuv's UV_EOF: the peer half-closed. */
+  UV_EOF: number;
+  /** Node's Buffer subclass, to view a read without subarray's overhead (Buffer itself when hidden). */
+  FastBuffer: new (
+    ab: ArrayBufferLike,
+    offset: number,
+    length: number,
+  ) => Buffer;
+}
+
+type Binding = (name: string) => Record<string, unknown>;
+
+function binding(name: string): Record<string, unknown> | null {
+  try {
+    return (process as unknown as { binding: Binding }).binding(name);
+  } catch {
+    return null;
+  }
+}
+
+let streams: Streams | null | undefined;
+
+/** The stream_wrap primitives, or null where this Node lacks them (checked once). */
+export function streamPrimitives(): Streams | null {
+  if (streams !== undefined) return streams;
+  streams = null;
+  const sw = binding('stream_wrap');
+  const uv = binding('uv');
+  if (!sw || !uv) return null;
+  const { WriteWrap, ShutdownWrap, streamBaseState, kReadBytesOrError, kArrayBufferOffset, kLastWriteWasAsync } = sw;
+  if (
+    typeof WriteWrap !== 'function' ||
+    typeof ShutdownWrap !== 'function' ||
+    !(streamBaseState instanceof Int32Array) ||
+    typeof kReadBytesOrError !== 'number' ||
+    typeof kArrayBufferOffset !== 'number' ||
+    typeof kLastWriteWasAsync !== 'number' ||
+    typeof uv.UV_EOF !== 'number'
+  ) {
+    return null;
+  }
+  const species = (Buffer as unknown as { [Symbol.species]?: Streams['FastBuffer'] })[Symbol.species];
+  streams = {
+    WriteWrap: WriteWrap as Streams['WriteWrap'],
+    ShutdownWrap: ShutdownWrap as Streams['ShutdownWrap'],
+    state: streamBaseState,
+    kReadBytesOrError,
+    kArrayBufferOffset,
+    kLastWriteWasAsync,
+    UV_EOF: uv.UV_EOF as number,
+    FastBuffer:
+      typeof species === 'function' && species !== (Buffer as unknown)
+        ? species
+        : (((ab: ArrayBufferLike, off: number, len: number) => Buffer.from(ab, off, len)) as unknown as Streams['FastBuffer']),
+  };
+  return streams;
+}
+
+const HANDLE_METHODS = [
+  'readStart',
+  'readStop',
+  'writeBuffer',
+  'writeUtf8String',
+  'writev',
+  'shutdown',
+  'close',
+  'getpeername',
+  'setNoDelay',
+] as const;
+
+/** Whether `h` is a libuv TCP handle with every method the handle-level path uses. */
+export function isTcpHandle(h: unknown): h is TcpHandle {
+  if (typeof h !== 'object' || h === null) return false;
+  const o = h as Record<string, unknown>;
+  return HANDLE_METHODS.every((m) => typeof o[m] === 'function') && 'writeQueueSize' in o;
+}
+
+/** The libuv handle inside a net.Socket or a listening net.Server (node's `_handle`), or null. */
+export function handleOf(s: net.Socket | net.Server): TcpHandle | null {
+  const h = (s as unknown as { _handle?: unknown })._handle;
+  return isTcpHandle(h) || (typeof h === 'object' && h !== null && 'onconnection' in h) ? (h as TcpHandle) : null;
+}
+
+/**
+ * Takes the handle out of a socket that has not been read from (for a
+ * handoff): reading stops, the socket is destroyed without closing it.
+ */
+export function detach(socket: net.Socket): TcpHandle | null {
+  const s = socket as unknown as { _handle: (TcpHandle & { reading?: boolean }) | null };
+  const handle = s._handle;
+  if (!handle) return null;
+  if (handle.reading) {
+    handle.reading = false;
+    handle.readStop();
+  }
+  s._handle = null;
+  socket.destroy();
+  return handle;
+}
+
+/** A handle bound to a port but not listening (net._createServerHandle, as node's cluster uses). */
+export interface BoundHandle {
+  getsockname(out: { address?: string; port?: number }): number;
+  close(cb?: () => void): void;
+}
+
+type CreateServerHandle = (
+  address: string,
+  port: number,
+  addressType: number,
+  fd?: number,
+  flags?: number,
+) => BoundHandle | number;
+
+/** net._createServerHandle, or null where this Node lacks it. */
+export function createServerHandle(): CreateServerHandle | null {
+  const create = (net as unknown as { _createServerHandle?: CreateServerHandle })._createServerHandle;
+  return typeof create === 'function' ? create : null;
+}
+
+/** What this Node offers, checked once at start-up: what is missing is named, with what the server does instead. */
+export function probe(): { handles: boolean; sharedBind: boolean; missing: string[] } {
+  const missing: string[] = [];
+  const handles = streamPrimitives() !== null;
+  if (!handles) missing.push("process.binding('stream_wrap') / ('uv'): connections are served with net.Socket");
+  const sharedBind = createServerHandle() !== null;
+  if (!sharedBind) missing.push('net._createServerHandle: dispatch_mode shared and hybrid are unavailable (round_robin works)');
+  return { handles, sharedBind, missing };
+}
