@@ -178,7 +178,10 @@ export class Worker {
       this.#send({ type: 'ready' });
       invoke(this.#handlers, 'workerStart', this.#handlers.workerStart, { workerId: this.workerId, pid: process.pid });
     };
-    if (!handle) return ready();
+    if (!handle) {
+      ready();
+      return;
+    }
     const backlog = st.get('backlog') as number;
     if (this.#handles && isTcpHandle(handle)) {
       // Accept on libuv's handle ourselves: no net.Server, no net.Socket per connection.
@@ -186,7 +189,10 @@ export class Worker {
       h.onconnection = (err, client) => this.#onConnection(err, client);
       const err = h.listen(backlog);
       this.#listener = { kind: 'handle', handle: h };
-      if (err === 0 && this.#boundTo(h, msg.port)) return ready();
+      if (err === 0 && this.#boundTo(h, msg.port)) {
+        ready();
+        return;
+      }
     } else {
       const hybrid = msg.mode === 'hybrid';
       const server = net.createServer({ noDelay: true, allowHalfOpen: true, pauseOnConnect: hybrid }, (socket) =>
@@ -196,8 +202,8 @@ export class Worker {
       this.#listener = { kind: 'server', server };
       server.listen(handle as object, backlog, () => {
         const h = handleOf(server);
-        if (h && this.#boundTo(h, msg.port)) return ready();
-        this.#unbound();
+        if (h && this.#boundTo(h, msg.port)) ready();
+        else this.#unbound();
       });
       return;
     }
