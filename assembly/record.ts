@@ -87,6 +87,9 @@ export function fail(c: usize, code: i32, reason: i32, at: i32, n: i32): i32 {
 // A head buffer this large is freed once the head is parsed.
 const KEEP_CAP: i32 = 65536;
 
+// The largest block the allocator gives (TLSF's BLOCK_MAXSIZE: 1 GiB less its header).
+const MAX_BLOCK: i32 = (1 << 30) - 16;
+
 // Pages linear memory may grow to for connection buffers (tests lower it).
 let memoryLimit: i32 = MAX_MEMORY_PAGES;
 // Bytes of every connection's buffer (their capacities), mirrored in CTRL_HELD.
@@ -124,7 +127,11 @@ export function bufPut(c: usize, at: i32, src: usize, k: i32): bool {
   let buf = <usize>get(c, C_BUF);
   const cap = get(c, C_CAP);
   if (required > cap) {
-    let next = cap < 256 ? 256 : cap * 2;
+    // Doubling, but never past the allocator's largest block (it aborts above that).
+    if (required > MAX_BLOCK) return false;
+    let wanted: i64 = cap < 256 ? 256 : <i64>cap * 2;
+    if (wanted > <i64>MAX_BLOCK) wanted = MAX_BLOCK;
+    let next = <i32>wanted;
     if (next < required) next = required;
     if (!canAlloc(next)) return false;
     buf = buf ? heap.realloc(buf, <usize>next) : heap.alloc(<usize>next);

@@ -147,6 +147,20 @@ export function detach(socket: net.Socket): TcpHandle | null {
   return handle;
 }
 
+/**
+ * Makes a listening net.Server hand each accepted connection to `fn` as its
+ * raw handle, unread, instead of making a net.Socket of it. Returns false
+ * (and changes nothing) where this Node does not allow it.
+ */
+export function acceptHandles(server: net.Server, fn: (client: TcpHandle) => void): boolean {
+  const listening = handleOf(server);
+  if (!listening || typeof listening.onconnection !== 'function') return false;
+  listening.onconnection = (err, client) => {
+    if (err === 0 && client !== undefined && isTcpHandle(client)) fn(client);
+  };
+  return true;
+}
+
 /** A handle bound to a port but not listening (net._createServerHandle, as node's cluster uses). */
 export interface BoundHandle {
   getsockname(out: { address?: string; port?: number }): number;

@@ -1,20 +1,25 @@
 // Master–worker messages. Every message carries a `type`; each side keeps one
-// dispatch table keyed by it (see master.ts and worker.ts).
+// dispatch table keyed by it (see master.ts and worker.ts). A message that
+// wants an answer carries a `seq`, numbered by `Requests`; the answer is a
+// `reply` with the same seq (node's cluster does the same with sendHelper).
 
 /** Env var that marks a forked worker and carries its index. */
 export const WORKER_ENV = 'TCP_PREFORK_WORKER';
 
+export type DispatchMode = 'shared' | 'round_robin' | 'hybrid';
+
 export type ToWorker =
   /** Settings (serialized store, base64) and how connections arrive; a listening handle may ride along. */
-  | { type: 'setup'; settings: string; port: number; mode: 'shared' | 'round_robin' | 'hybrid' }
+  | { type: 'setup'; settings: string; port: number; mode: DispatchMode }
   /** hybrid: every worker's open connections, by worker slot, as the master last heard. */
   | { type: 'loads'; loads: number[] }
-  /** A socket accepted by the master (round_robin), or passed on by a sibling. */
-  | { type: 'conn' }
+  /** A connection for this worker (the handle rides along); answered with { accepted }. */
+  | { type: 'conn'; seq: number }
   /** Stop gracefully: stop accepting, drain, exit; within `ms` of when it was sent (the master's SIGKILL follows). */
   | { type: 'stop'; ms: number; sentAt: number }
-  /** Report stats (answered with 'stats'). */
-  | { type: 'stats'; seq: number };
+  /** Report stats; answered with WorkerStats. */
+  | { type: 'stats'; seq: number }
+  | Reply;
 
 export type ToMaster =
   /** The worker's script called run(): send it the setup. */
@@ -23,11 +28,18 @@ export type ToMaster =
   | { type: 'ready' }
   /** The worker began a stop of its own (a signal, max_request): start a replacement now. */
   | { type: 'retiring'; reason: string }
-  /** The worker's open connection count changed (round_robin balancing). */
+  /** The worker's open connection count changed (round_robin and hybrid balancing). */
   | { type: 'load'; connections: number; adopted: number }
-  /** A socket this worker will not serve (it is stopping): hand it to another worker. */
+  /** hybrid: a connection this worker will not serve (above its share): place it elsewhere. */
   | { type: 'handoff'; connections: number; adopted: number }
-  | { type: 'stats'; seq: number; stats: WorkerStats };
+  | Reply;
+
+/** The answer to a request: its seq and value. */
+export interface Reply {
+  type: 'reply';
+  seq: number;
+  value: unknown;
+}
 
 export interface WorkerStats {
   pid: number;
@@ -47,4 +59,49 @@ export interface WorkerStats {
 
 export function isMessage(m: unknown): m is { type: string } {
   return typeof m === 'object' && m !== null && typeof (m as { type?: unknown }).type === 'string';
+}
+
+/**
+ * Requests to one peer over IPC, and their answers. `ask` numbers a request
+ * and resolves with the peer's reply; when the peer is gone (`close`), or the
+ * request could not be sent, it resolves with the fallback instead, so no
+ * caller waits forever.
+ */
+export class Requests {
+  #seq = 0;
+  readonly #waiting = new Map<number, { done: (value: unknown) => void; fallback: unknown }>();
+  #closed = false;
+
+  /**
+   * Sends `msg` with a fresh seq through `send` (which returns false when it
+   * could not send). Resolves with the reply's value, or `fallback`.
+   */
+  ask<T>(send: (msg: { seq: number }) => boolean, msg: object, fallback: T): Promise<T> {
+    if (this.#closed) return Promise.resolve(fallback);
+    const seq = ++this.#seq;
+    return new Promise<T>((resolve) => {
+      this.#waiting.set(seq, { done: (v) => resolve(v as T), fallback });
+      let sent = false;
+      try {
+        sent = send({ ...msg, seq });
+      } catch {
+        sent = false;
+      }
+      if (!sent) this.answer(seq, fallback);
+    });
+  }
+
+  /** A reply arrived. */
+  answer(seq: number, value: unknown): void {
+    const w = this.#waiting.get(seq);
+    if (!w) return;
+    this.#waiting.delete(seq);
+    w.done(value);
+  }
+
+  /** The peer is gone: every request still waiting gets its fallback. */
+  close(): void {
+    this.#closed = true;
+    for (const [seq, w] of [...this.#waiting]) this.answer(seq, w.fallback);
+  }
 }

@@ -5,10 +5,10 @@ import { fork, type ChildProcess } from 'node:child_process';
 import tls from 'node:tls';
 import { InvalidSettingError, WorkerExitError } from './errors.js';
 import { afterward, invoke, report, type Handlers } from './events.js';
-import { isMessage, WORKER_ENV, type ToMaster, type ToWorker, type WorkerStats } from './ipc.js';
-import net from 'node:net';
-import { Balancer, type Handoff, type Seat } from './balancer.js';
-import { bindShared, type BoundHandle } from './listen.js';
+import { isMessage, Requests, WORKER_ENV, type DispatchMode, type ToMaster, type ToWorker, type WorkerStats } from './ipc.js';
+import { handoff, openDispatch, type Dispatch, type Seat } from './dispatch/index.js';
+import type { TcpHandle } from './internals.js';
+import type net from 'node:net';
 import type { Log } from './log.js';
 import type { Settings } from './settings.js';
 import { closeControl, serveControl } from './control.js';
@@ -29,7 +29,6 @@ export const BACKOFF_RESET_MS = 30_000;
 export const SIGNAL_RESPAWN_DELAY_MS = 200;
 
 type State = 'starting' | 'ready' | 'retiring' | 'stopping';
-type DispatchMode = 'shared' | 'round_robin' | 'hybrid';
 
 interface WorkerRecord {
   workerId: number;
@@ -40,8 +39,10 @@ interface WorkerRecord {
   /** The master asked it to go (stop, reload): its exit is not respawned. */
   voluntary: boolean;
   killTimer: NodeJS.Timeout | null;
-  /** round_robin: the worker as a place to send sockets. */
+  /** The worker as a place to send connections (round_robin, hybrid). */
   seat: Seat & { given: number };
+  /** Requests to this worker and their replies (stats, connection handoffs). */
+  requests: Requests;
 }
 
 interface Slot {
@@ -49,10 +50,6 @@ interface Slot {
   current: WorkerRecord | null;
   delay: number;
   respawnTimer: NodeJS.Timeout | null;
-}
-
-function isSocket(h: Handoff): boolean {
-  return h instanceof net.Socket;
 }
 
 /** TLS needs both PEM files, readable; the PROXY header would have to come before the handshake. */
@@ -83,13 +80,11 @@ export class Master {
   readonly #log: Log;
   readonly #workers = new Set<WorkerRecord>();
   #slots: Slot[] = [];
-  #handle: BoundHandle | null = null;
-  #balancer: Balancer | null = null;
+  #dispatch: Dispatch | null = null;
   #mode: DispatchMode = 'shared';
   #pidFile = '';
   #control: net.Server | null = null;
   readonly #startedAt = Date.now();
-  #loadsTimer: NodeJS.Timeout | null = null;
   #address = '';
   #port = 0;
   #started = false;
@@ -98,8 +93,6 @@ export class Master {
   #resolve: (() => void) | null = null;
   #reloading = false;
   readonly #signals: [NodeJS.Signals, () => void][] = [];
-  #statsSeq = 0;
-  readonly #statsWaiting = new Map<number, { want: number; got: WorkerStats[]; done: (s: WorkerStats[]) => void }>();
   readonly #respawns = new Map<number, number>();
 
   constructor(settings: Settings, handlers: Handlers, log: Log) {
@@ -122,20 +115,20 @@ export class Master {
     const port = st.get('port') as number;
     // With one worker there is nothing to dispatch: it accepts directly in every mode.
     this.#mode = n > 1 ? (st.get('dispatch_mode') as DispatchMode) : 'shared';
-    if (this.#mode !== 'shared') {
-      this.#balancer = new Balancer(
-        () => this.#seats(),
-        st.get('max_conn') as number,
-        (err) => report(this.#handlers, err),
-      );
-    }
-    if (this.#mode === 'round_robin') {
-      this.#port = await this.#balancer!.listen(this.#address, port, st.get('backlog') as number);
-    } else {
-      const bound = bindShared(this.#address, port);
-      this.#handle = bound.handle;
-      this.#port = bound.port;
-    }
+    const where = { ip: this.#address, port, backlog: st.get('backlog') as number, maxConn: st.get('max_conn') as number };
+    this.#dispatch = await openDispatch(
+      this.#mode,
+      where,
+      {
+        seats: () => [...this.#workers].map((r) => r.seat),
+        loads: () => this.#slots.map((s) => (s.current?.state === 'ready' ? s.current.seat.load : 0)),
+        tell: (msg) => {
+          for (const rec of this.#workers) if (rec.state === 'ready') this.#sendTo(rec, msg);
+        },
+      },
+      (err) => report(this.#handlers, err),
+    );
+    this.#port = this.#dispatch.port;
     st.set('port', this.#port);
 
     const name = st.get('master_name') as string;
@@ -167,23 +160,7 @@ export class Master {
   #updateLoad(rec: WorkerRecord, msg: { connections: number; adopted: number }): void {
     // Open at the worker when it counted, plus those sent to it and not yet counted there.
     rec.seat.load = msg.connections + Math.max(0, rec.seat.given - msg.adopted);
-    if (this.#mode === 'hybrid') this.#broadcastLoads();
-  }
-
-  /** hybrid: tells every worker the others' loads, at most every 10 ms. */
-  #broadcastLoads(): void {
-    if (this.#loadsTimer) return;
-    this.#loadsTimer = setTimeout(() => {
-      this.#loadsTimer = null;
-      const loads = this.#slots.map((s) => (s.current?.state === 'ready' ? s.current.seat.load : 0));
-      for (const rec of this.#workers) if (rec.state === 'ready') this.#sendTo(rec, { type: 'loads', loads });
-    }, 10);
-  }
-
-  #seats(): Seat[] {
-    const out: Seat[] = [];
-    for (const rec of this.#workers) out.push(rec.seat);
-    return out;
+    this.#dispatch?.loadChanged();
   }
 
   #onSignal(sig: string): void {
@@ -214,24 +191,27 @@ export class Master {
         load: 0,
         given: 0,
         open: () => rec.state === 'ready' && child.connected,
-        give: (socket: Handoff, done: (err: Error | null) => void) => {
+        // The worker answers { accepted }; until then the master keeps its copy (keepOpen), so the
+        // connection is placed elsewhere if this worker refuses it or is gone.
+        give: (conn, done) => {
           rec.seat.given++;
-          try {
-            child.send({ type: 'conn' } satisfies ToWorker, socket as net.Socket, { keepOpen: false }, (err) => {
-              // node closes a sent net.Socket, not a raw handle: close our copy once it is across.
-              if (!err && !isSocket(socket)) (socket as { close(): void }).close();
-              done(err ?? null);
-            });
-          } catch (err) {
-            done(err as Error);
-          }
+          const refused = { accepted: false };
+          rec.requests
+            .ask(
+              (msg) =>
+                this.#sendTo(rec, msg as ToWorker, conn.handle, { keepOpen: true }, () => rec.requests.answer(msg.seq, refused)),
+              { type: 'conn' },
+              refused,
+            )
+            .then((v) => done((v as { accepted?: unknown }).accepted === true));
         },
       },
+      requests: new Requests(),
     };
     this.#workers.add(rec);
     this.#slots[workerId].current = rec;
     child.on('message', (msg: unknown, handle: unknown) => {
-      if (isMessage(msg) && msg.type in this.#dispatch) this.#dispatch[msg.type as ToMaster['type']](rec, msg as never, handle);
+      if (isMessage(msg) && msg.type in this.#onMessage) this.#onMessage[msg.type as ToMaster['type']](rec, msg as never, handle);
     });
     child.on('exit', (code, signal) => this.#onExit(rec, code, signal));
     child.on('error', (err) => report(this.#handlers, err));
@@ -239,13 +219,17 @@ export class Master {
     return rec;
   }
 
-  readonly #dispatch: {
+  readonly #onMessage: {
     [K in ToMaster['type']]: (rec: WorkerRecord, msg: Extract<ToMaster, { type: K }>, handle?: unknown) => void;
   } = {
     hello: (rec) => {
-      const mode = this.#mode;
-      const setup: ToWorker = { type: 'setup', settings: this.#settings.serialize().toString('base64'), port: this.#port, mode };
-      this.#sendTo(rec, setup, mode === 'round_robin' ? undefined : (this.#handle ?? undefined));
+      const setup: ToWorker = {
+        type: 'setup',
+        settings: this.#settings.serialize().toString('base64'),
+        port: this.#port,
+        mode: this.#mode,
+      };
+      this.#sendTo(rec, setup, this.#dispatch?.handle);
     },
     ready: (rec) => {
       if (rec.state === 'starting') rec.state = 'ready';
@@ -279,38 +263,31 @@ export class Master {
     handoff: (rec, msg, handle) => {
       this.#updateLoad(rec, msg);
       if (!handle) return;
-      // The sender may get it back: its view of the others was older than ours.
-      if (this.#balancer && !this.#stopping) {
-        this.#balancer.dispatch(handle as Handoff, rec.state === 'ready' ? new Set() : new Set([rec.seat]));
-      } else if (rec.child.connected) {
-        // Stopping: the sender serves it after all (a drain answers it).
-        rec.child.send({ type: 'conn' } satisfies ToWorker, handle as net.Socket, (err) => {
-          (handle as { close(): void }).close();
-          if (err) this.#log.error(`worker ${rec.workerId} pid ${rec.pid}: ${err.message}`);
-        });
-      } else {
-        (handle as { close(): void }).close();
-      }
+      const conn = handoff(handle as TcpHandle | net.Socket);
+      if (this.#dispatch) this.#dispatch.handoff(conn, rec.seat, rec.state === 'ready');
+      else conn.close();
     },
-    stats: (_rec, msg) => {
-      const w = this.#statsWaiting.get(msg.seq);
-      if (!w) return;
-      w.got.push(msg.stats);
-      if (w.got.length >= w.want) {
-        this.#statsWaiting.delete(msg.seq);
-        w.done(w.got);
-      }
-    },
+    reply: (rec, msg) => rec.requests.answer(msg.seq, msg.value),
   };
 
-  #sendTo(rec: WorkerRecord, msg: ToWorker, handle?: unknown): void {
-    if (!rec.child.connected) return;
+  /**
+   * Sends to a worker. Returns false when it could not (the worker is gone);
+   * `failed` runs if the send fails later. (child.send's own return value only
+   * says whether node queued it behind others, as a handle waits for the one
+   * before it to be acknowledged.)
+   */
+  #sendTo(rec: WorkerRecord, msg: ToWorker, handle?: unknown, options?: { keepOpen: boolean }, failed?: () => void): boolean {
+    if (!rec.child.connected) return false;
     try {
-      rec.child.send(msg, handle as never, (err) => {
-        if (err) this.#log.error(`worker ${rec.workerId} pid ${rec.pid}: ${err.message}`);
+      rec.child.send(msg, handle as never, options as never, (err) => {
+        if (!err) return;
+        this.#log.error(`worker ${rec.workerId} pid ${rec.pid}: ${err.message}`);
+        failed?.();
       });
+      return true;
     } catch (err) {
       this.#log.error(`worker ${rec.workerId} pid ${rec.pid}: ${(err as Error).message}`);
+      return false;
     }
   }
 
@@ -333,6 +310,8 @@ export class Master {
 
   #onExit(rec: WorkerRecord, code: number | null, signal: NodeJS.Signals | null): void {
     this.#workers.delete(rec);
+    // What was waiting on it gets its fallback: a connection in transit is placed elsewhere.
+    rec.requests.close();
     if (rec.killTimer) clearTimeout(rec.killTimer);
     const slot = this.#slots[rec.workerId];
     if (slot.current === rec) slot.current = null;
@@ -387,9 +366,7 @@ export class Master {
     for (const slot of this.#slots) {
       if (slot.respawnTimer) clearTimeout(slot.respawnTimer);
     }
-    this.#handle?.close();
-    this.#handle = null;
-    this.#balancer?.close();
+    this.#dispatch?.close();
     for (const rec of this.#workers) this.#stopWorker(rec);
     if (this.#workers.size === 0) this.#finish();
   }
@@ -404,7 +381,6 @@ export class Master {
         /* gone */
       }
     }
-    if (this.#loadsTimer) clearTimeout(this.#loadsTimer);
     for (const [sig, fn] of this.#signals) process.off(sig, fn);
     // An async shutdown is waited for, up to max_wait_time.
     const done = invoke(this.#handlers, 'shutdown', this.#handlers.shutdown);
@@ -416,24 +392,21 @@ export class Master {
     });
   }
 
-  /** Asks every live worker for its stats. */
-  collect(timeoutMs = 2000): Promise<{ workers: WorkerStats[]; respawns: Map<number, number> }> {
+  /** Asks every live worker for its stats; a worker that does not answer within `timeoutMs` is left out. */
+  async collect(timeoutMs = 2000): Promise<{ workers: WorkerStats[]; respawns: Map<number, number> }> {
     const live = [...this.#workers].filter((r) => r.child.connected);
-    const seq = ++this.#statsSeq;
-    return new Promise((resolve) => {
-      const done = (got: WorkerStats[]) => {
-        clearTimeout(timer);
-        resolve({ workers: got.sort((a, b) => a.worker - b.worker), respawns: new Map(this.#respawns) });
-      };
-      const timer = setTimeout(() => {
-        const w = this.#statsWaiting.get(seq);
-        this.#statsWaiting.delete(seq);
-        done(w ? w.got : []);
-      }, timeoutMs);
-      if (live.length === 0) return done([]);
-      this.#statsWaiting.set(seq, { want: live.length, got: [], done });
-      for (const rec of live) this.#sendTo(rec, { type: 'stats', seq });
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<null>((resolve) => {
+      timer = setTimeout(() => resolve(null), timeoutMs);
     });
+    const got = await Promise.all(
+      live.map((rec) =>
+        Promise.race([rec.requests.ask((msg) => this.#sendTo(rec, msg as ToWorker), { type: 'stats' }, null), late]),
+      ),
+    );
+    clearTimeout(timer);
+    const workers = (got.filter((w) => w !== null) as WorkerStats[]).sort((a, b) => a.worker - b.worker);
+    return { workers, respawns: new Map(this.#respawns) };
   }
 
   /** Counters of every worker and their total. */

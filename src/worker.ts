@@ -13,9 +13,10 @@ import { MaxConnError } from './errors.js';
 import { afterward, invoke, report, type Handlers } from './events.js';
 import { detach, handleOf, isTcpHandle, type TcpHandle } from './internals.js';
 import { HandleLink, SocketLink, type Link } from './link.js';
+import { overShare } from './dispatch/hybrid.js';
 import type { Log } from './log.js';
 import { PeerRemote } from './remote.js';
-import { isMessage, type ToMaster, type ToWorker, type WorkerStats } from './ipc.js';
+import { isMessage, Requests, type ToMaster, type ToWorker, type WorkerStats } from './ipc.js';
 import type { Settings } from './settings.js';
 
 export type { Target } from './connections.js';
@@ -60,6 +61,8 @@ export class Worker {
   /** When a stop must be over, the exit included (a little before the master's SIGKILL). */
   #stopBy = 0;
   #resolve: (() => void) | null = null;
+  /** Requests to the master and their replies. */
+  readonly #requests = new Requests();
 
   // Config, read once from the master's settings.
   #mode: 'shared' | 'round_robin' | 'hybrid' = 'shared';
@@ -102,9 +105,9 @@ export class Worker {
     return new Promise((resolve) => {
       this.#resolve = resolve;
       process.on('message', (msg: unknown, handle: unknown) => {
-        if (!isMessage(msg) || !(msg.type in this.#dispatch)) return;
+        if (!isMessage(msg) || !(msg.type in this.#onMessage)) return;
         try {
-          this.#dispatch[msg.type as ToWorker['type']](msg as never, handle);
+          this.#onMessage[msg.type as ToWorker['type']](msg as never, handle);
         } catch (err) {
           // A message the worker cannot act on costs that message, never the worker.
           report(this.#handlers, err as Error);
@@ -118,24 +121,29 @@ export class Worker {
     });
   }
 
-  readonly #dispatch: { [K in ToWorker['type']]: (msg: Extract<ToWorker, { type: K }>, handle: unknown) => void } = {
+  readonly #onMessage: { [K in ToWorker['type']]: (msg: Extract<ToWorker, { type: K }>, handle: unknown) => void } = {
     setup: (msg, handle) => this.#setup(msg, handle),
-    conn: (_msg, handle) => {
-      if (!handle) return;
-      this.#adopted++;
-      // Served even while stopping: the client is connected, and the drain answers it.
-      this.#accept(handle as TcpHandle | net.Socket);
+    conn: (msg, handle) => {
+      // Served even while stopping: the client is connected, and the drain answers it. The answer
+      // lets the master drop its copy, or place the connection elsewhere when this worker refuses it.
+      const accepted = handle ? this.#adopt(handle as TcpHandle | net.Socket) : false;
+      this.#reply(msg.seq, { accepted });
     },
     // A busy worker may read this late: what it has left is counted from when the master sent it.
     stop: (msg) => this.stop(null, msg.ms - Math.max(0, Date.now() - msg.sentAt)),
     loads: (msg) => {
       this.#loads = msg.loads;
     },
-    stats: (msg) => this.#send({ type: 'stats', seq: msg.seq, stats: this.stats() }),
+    stats: (msg) => this.#reply(msg.seq, this.stats()),
+    reply: (msg) => this.#requests.answer(msg.seq, msg.value),
   };
 
   #send(msg: ToMaster): void {
     if (process.connected) process.send!(msg);
+  }
+
+  #reply(seq: number, value: unknown): void {
+    this.#send({ type: 'reply', seq, value });
   }
 
   #setup(msg: Extract<ToWorker, { type: 'setup' }>, handle: unknown): void {
@@ -232,19 +240,35 @@ export class Worker {
   }
 
   /**
-   * A connection for this worker: from our own accept (a handle, or a socket
-   * of our net.Server) or sent by the master. hybrid: kept unless this worker
-   * is above its share (5% and 5 connections over a fair split, by the loads
-   * the master last sent); then the master hands it to the least-loaded
-   * worker, which may be this one again.
+   * A connection this worker accepted itself (a handle, or a socket of its
+   * net.Server). hybrid: kept unless this worker is above its share (by the
+   * loads the master last sent); then the master places it on the
+   * least-loaded worker, which may be this one again.
    */
   #accept(from: TcpHandle | net.Socket): void {
     this.#acceptCount++;
-    const table = this.#table;
-    if (this.#mode === 'hybrid' && this.#overShare() && !this.#stopping && process.connected) {
+    if (
+      this.#mode === 'hybrid' &&
+      !this.#stopping &&
+      process.connected &&
+      overShare(this.#table.size + 1, this.#loads, this.workerId, this.#workers, this.#maxConn)
+    ) {
       this.#handOff(from);
       return;
     }
+    this.#serve(from);
+  }
+
+  /** A connection the master sent (round_robin, or hybrid's placing). Returns whether it is served. */
+  #adopt(from: TcpHandle | net.Socket): boolean {
+    this.#acceptCount++;
+    this.#adopted++;
+    return this.#serve(from);
+  }
+
+  /** Serves a connection, or refuses it at max_conn. Returns whether it is served. */
+  #serve(from: TcpHandle | net.Socket): boolean {
+    const table = this.#table;
     if (table.size >= this.#maxConn) {
       if (from instanceof net.Socket) from.destroy();
       else from.close();
@@ -253,7 +277,7 @@ export class Worker {
         this.#handlers,
         new MaxConnError(`max_conn reached (${this.#maxConn} on worker ${this.workerId}); connection refused`),
       );
-      return;
+      return false;
     }
     const link = this.#link(from);
     // The peer address is read on first use, unless a callback may want it after the socket is gone
@@ -262,6 +286,7 @@ export class Worker {
     const eager = h.close !== undefined || h.error !== undefined || this.#tls !== null;
     const remote = new PeerRemote(link, `${this.workerId}-${process.pid}-${++this.#seq}`, eager);
     table.open(link, remote);
+    return true;
   }
 
   /** The Link for an accepted connection: its handle directly, or a (TLS) socket. */
@@ -280,14 +305,6 @@ export class Worker {
         allowHalfOpen: true,
       } as tls.TLSSocketOptions);
     return new SocketLink(socket);
-  }
-
-  #overShare(): boolean {
-    const own = this.#table.size + 1;
-    let others = 0;
-    for (let i = 0; i < this.#loads.length; i++) if (i !== this.workerId) others += this.#loads[i];
-    const limit = Math.ceil(((own + others) / this.#workers) * 1.05) + 5;
-    return own > limit || own > this.#maxConn;
   }
 
   /** Passes an unread connection to the master, to serve elsewhere. */
