@@ -22,7 +22,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import * as S from '../assembly/status.js';
 import { Backlog, CLOSED, CLOSING, Connection, ENDED, OPEN, type Source } from './connection.js';
-import { core, type Frames } from './core.js';
+import { core } from './core.js';
 import {
   CallbackError,
   InputLimitError,

@@ -69,10 +69,15 @@ function binding(name: string): Record<string, unknown> | null {
 
 let streams: Streams | null | undefined;
 
-/** The stream_wrap primitives, or null where this Node lacks them (checked once). */
+/**
+ * The stream_wrap primitives, or null where this Node lacks them (checked
+ * once), or where TCP_PREFORK_NET_SOCKET=1 asks for the net.Socket path (to
+ * compare the two, or to work around a Node that changed them).
+ */
 export function streamPrimitives(): Streams | null {
   if (streams !== undefined) return streams;
   streams = null;
+  if (process.env.TCP_PREFORK_NET_SOCKET === '1') return null;
   const sw = binding('stream_wrap');
   const uv = binding('uv');
   if (!sw || !uv) return null;
@@ -185,7 +190,13 @@ export function createServerHandle(): CreateServerHandle | null {
 export function probe(): { handles: boolean; sharedBind: boolean; missing: string[] } {
   const missing: string[] = [];
   const handles = streamPrimitives() !== null;
-  if (!handles) missing.push("process.binding('stream_wrap') / ('uv'): connections are served with net.Socket");
+  if (!handles) {
+    missing.push(
+      process.env.TCP_PREFORK_NET_SOCKET === '1'
+        ? 'TCP_PREFORK_NET_SOCKET=1: connections are served with net.Socket'
+        : "process.binding('stream_wrap') / ('uv'): connections are served with net.Socket",
+    );
+  }
   const sharedBind = createServerHandle() !== null;
   if (!sharedBind) missing.push('net._createServerHandle: dispatch_mode shared and hybrid are unavailable (round_robin works)');
   return { handles, sharedBind, missing };

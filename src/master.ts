@@ -7,7 +7,7 @@ import { InvalidSettingError, WorkerExitError } from './errors.js';
 import { afterward, invoke, report, type Handlers } from './events.js';
 import { isMessage, Requests, WORKER_ENV, type DispatchMode, type ToMaster, type ToWorker, type WorkerStats } from './ipc.js';
 import { handoff, openDispatch, type Dispatch, type Seat } from './dispatch/index.js';
-import type { TcpHandle } from './internals.js';
+import { probe, type TcpHandle } from './internals.js';
 import type net from 'node:net';
 import type { Log } from './log.js';
 import type { Settings } from './settings.js';
@@ -113,8 +113,12 @@ export class Master {
     checkTls(st);
     const n = st.get('process_number') as number;
     const port = st.get('port') as number;
+    // What this Node offers: a missing internal means a fallback, said once here.
+    const node = probe();
+    for (const m of node.missing) this.#log.info(`this Node (${process.version}) lacks ${m}`);
     // With one worker there is nothing to dispatch: it accepts directly in every mode.
     this.#mode = n > 1 ? (st.get('dispatch_mode') as DispatchMode) : 'shared';
+    if (!node.sharedBind) this.#mode = 'round_robin';
     const where = { ip: this.#address, port, backlog: st.get('backlog') as number, maxConn: st.get('max_conn') as number };
     this.#dispatch = await openDispatch(
       this.#mode,

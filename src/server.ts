@@ -139,7 +139,7 @@ export class Server {
     this.#running = true;
     this.#log.level = this.#settings.get('log_level') as LogLevel;
     if (this.isWorker) {
-      this.#worker = new Worker(this.#settings, this.#handlers, this.workerId!, this.#log);
+      this.#worker = new Worker(this.#settings, this.#handlers, this.workerId!);
       return this.#worker.run();
     }
     this.#master = new Master(this.#settings, this.#handlers, this.#log);

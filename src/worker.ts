@@ -14,7 +14,6 @@ import { afterward, invoke, report, type Handlers } from './events.js';
 import { detach, handleOf, isTcpHandle, type TcpHandle } from './internals.js';
 import { HandleLink, SocketLink, type Link } from './link.js';
 import { overShare } from './dispatch/hybrid.js';
-import type { Log } from './log.js';
 import { PeerRemote } from './remote.js';
 import { isMessage, Requests, type ToMaster, type ToWorker, type WorkerStats } from './ipc.js';
 import type { Settings } from './settings.js';
@@ -48,7 +47,6 @@ type Listener = { kind: 'handle'; handle: TcpHandle } | { kind: 'server'; server
 export class Worker {
   readonly #settings: Settings;
   readonly #handlers: Handlers;
-  readonly #log: Log;
   readonly workerId: number;
   readonly #table: ConnectionTable;
   #listener: Listener = null;
@@ -81,10 +79,9 @@ export class Worker {
   /** The last RSS read: reading it opens a file, which fails at the descriptor limit. */
   #rss = 0;
 
-  constructor(settings: Settings, handlers: Handlers, workerId: number, log: Log) {
+  constructor(settings: Settings, handlers: Handlers, workerId: number) {
     this.#settings = settings;
     this.#handlers = handlers;
-    this.#log = log;
     this.workerId = workerId;
     this.#table = new ConnectionTable(handlers, {
       loadChanged: () => this.#loadChanged(),
@@ -153,8 +150,6 @@ export class Worker {
     const key = st.get('ssl_key_file') as string;
     if (cert && key) this.#tls = tls.createSecureContext({ cert: readFileSync(cert), key: readFileSync(key) });
     this.#handles = this.#tls === null && HandleLink.available();
-    if (!this.#handles && this.#tls === null)
-      this.#log.info(`worker ${this.workerId}: this Node lacks the handle-level internals; serving with net.Socket`);
     const maxConn = st.get('max_conn') as number;
     this.#mode = msg.mode;
     this.#workers = st.get('process_number') as number;

@@ -115,6 +115,8 @@ export interface FixtureOptions {
   wrap?: string[];
   /** Lead a new process group, as a shell's job does, so a test can signal the whole group. */
   detached?: boolean;
+  /** More environment for the server (e.g. TCP_PREFORK_NET_SOCKET=1). */
+  env?: Record<string, string>;
 }
 
 /** Starts the fixture server with a config; resolves once it emitted `start`. */
@@ -126,7 +128,7 @@ export async function startFixture(
   const [cmd, ...args] = [...(opts.wrap ?? []), ...argv];
   const child = spawn(cmd, args, {
     cwd: ROOT,
-    env: { ...process.env, TP_FIXTURE: JSON.stringify(cfg) },
+    env: { ...process.env, ...opts.env, TP_FIXTURE: JSON.stringify(cfg) },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: opts.detached ?? false,
   });
