@@ -111,7 +111,9 @@ for (const async of [false, true]) {
       const bound = 3 * held + 2 * MiB;
       expect(grew.js, report).toBeLessThan(bound);
       expect(grew.external, report).toBeLessThan(bound);
-      expect(grew.rss, report).toBeLessThan(bound);
+      // RSS also carries the allocator's and the JIT's own noise (several MiB on Node 24); what
+      // matters is that it does not grow with the bytes (+77 MiB for 0.5 MiB when each read was kept).
+      expect(grew.rss, report).toBeLessThan(bound + 8 * MiB);
 
       await Promise.all(clients.map((c) => c.write('\r\n')));
       for (const [k, c] of clients.entries()) {
