@@ -402,8 +402,8 @@ export class ConnectionTable {
       throw new TypeError('send() takes a string, Buffer or Uint8Array');
     }
     const bytes = typeof message === 'string' ? Buffer.byteLength(message) : message.byteLength;
-    this.counters.bytes_out += bytes;
     if (conn.delivering) {
+      this.counters.bytes_out += bytes;
       conn.lastActive = this.#now;
       // Inside this connection's delivery: batch, written once the read is done.
       this.#batch.push(message);
@@ -412,8 +412,11 @@ export class ConnectionTable {
       if (conn.queued() >= this.#cfg.bufferSize) conn.full = true;
       return true;
     }
-    // From outside that flow (a timer, an async callback): refuse while full.
-    if (conn.full) return false;
+    // A reply from this connection's own async callback answers a message already delivered: taken
+    // even while full (reading is paused, so no more come). From anywhere else (a timer, another
+    // connection): refused while full.
+    if (conn.full && this.#context.getStore() !== conn) return false;
+    this.counters.bytes_out += bytes;
     conn.lastActive = Date.now();
     conn.link.write(message);
     if (conn.queued() >= this.#cfg.bufferSize) {

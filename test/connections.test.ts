@@ -383,6 +383,54 @@ for (const kind of KINDS) {
       });
     }
 
+    it("backpressure, replies after an await: an async receive's own reply is taken while full (it answers a message already delivered); every reply arrives in order", async () => {
+      const BLOCK = 65536;
+      const results: boolean[] = [];
+      let fulls = 0;
+      let bench!: Bench;
+      bench = await serve(
+        kind,
+        {
+          bufferFull: () => {
+            fulls++;
+          },
+          receive: async (m) => {
+            await tick();
+            const k = Number(line(m));
+            const b = Buffer.alloc(BLOCK, k & 0xff);
+            b.writeUInt32BE(k, 0);
+            results.push(bench.table.send(b));
+          },
+        },
+        { protocol: 'eof', socket_buffer_size: BLOCK },
+      );
+      const s = await bench.socket();
+      s.pause();
+      const N = 120;
+      s.write(Array.from({ length: N }, (_, i) => `${i}\r\n`).join(''));
+      let last = -1;
+      while (bench.table.counters.messages !== last) {
+        last = bench.table.counters.messages;
+        await sleep(150);
+      }
+      // The queue is full while the client does not read, and still every reply was taken.
+      expect(fulls).toBeGreaterThan(0);
+      expect(results.length).toBe(bench.table.counters.messages);
+      const chunks: Buffer[] = [];
+      let got = 0;
+      s.on('data', (d: Buffer) => {
+        chunks.push(d);
+        got += d.length;
+      });
+      s.resume();
+      await soon(() => got >= N * BLOCK, 'every reply', 10_000);
+      expect(results.length).toBe(N);
+      expect(results.every((ok) => ok)).toBe(true);
+      const all = Buffer.concat(chunks);
+      for (let k = 0; k < N; k++) expect(all.readUInt32BE(k * BLOCK)).toBe(k);
+      expect(bench.errors).toEqual([]);
+    });
+
     for (const style of ['sync', 'promise', 'async'] as const) {
       it(`half-close (${style} receive): a request then FIN; the reply 150 ms later arrives, then the server closes; close runs once`, async () => {
         let bench!: Bench;
