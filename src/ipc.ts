@@ -6,10 +6,14 @@
 /** Env var that marks a forked worker and carries its index. */
 export const WORKER_ENV = 'TCP_PREFORK_WORKER';
 
-export type DispatchMode = 'shared' | 'round_robin' | 'hybrid';
+export type DispatchMode = 'shared' | 'round_robin' | 'hybrid' | 'reuseport';
 
 export type ToWorker =
-  /** Settings (serialized store, base64) and how connections arrive; a listening handle may ride along. */
+  /**
+   * Settings (serialized store, base64) and how connections arrive; a
+   * listening handle may ride along. reuseport: the worker binds `port` itself
+   * (0: any port; it says which in `ready`).
+   */
   | { type: 'setup'; settings: string; port: number; mode: DispatchMode }
   /** hybrid: every worker's open connections, by worker slot, as the master last heard. */
   | { type: 'loads'; loads: number[] }
@@ -24,8 +28,10 @@ export type ToWorker =
 export type ToMaster =
   /** The worker's script called run(): send it the setup. */
   | { type: 'hello' }
-  /** The worker accepts connections. */
-  | { type: 'ready' }
+  /** The worker accepts connections (reuseport: on this port). */
+  | { type: 'ready'; port: number }
+  /** reuseport: the worker could not bind (EADDRINUSE, ...); it exits. */
+  | { type: 'listenFailed'; code: string; message: string }
   /** The worker began a stop of its own (a signal, max_request): start a replacement now. */
   | { type: 'retiring'; reason: string }
   /** The worker's open connection count changed (round_robin and hybrid balancing). */

@@ -7,6 +7,7 @@ import { InvalidSettingError, WorkerExitError } from './errors.js';
 import { afterward, invoke, report, type Handlers } from './events.js';
 import { isMessage, Requests, WORKER_ENV, type DispatchMode, type ToMaster, type ToWorker, type WorkerStats } from './ipc.js';
 import { handoff, openDispatch, type Dispatch, type Seat } from './dispatch/index.js';
+import { migrateReq } from './dispatch/reuseport.js';
 import { probe, type TcpHandle } from './internals.js';
 import type net from 'node:net';
 import type { Log } from './log.js';
@@ -91,6 +92,9 @@ export class Master {
   #stopping = false;
   #bySignal = false;
   #resolve: (() => void) | null = null;
+  #reject: ((err: Error) => void) | null = null;
+  /** Why the server could not start (a worker could not bind): run() rejects with it once stopped. */
+  #failure: Error | null = null;
   #reloading = false;
   readonly #signals: [NodeJS.Signals, () => void][] = [];
   readonly #respawns = new Map<number, number>();
@@ -134,6 +138,7 @@ export class Master {
     );
     this.#port = this.#dispatch.port;
     st.set('port', this.#port);
+    if (this.#mode === 'reuseport') this.#sayMigrate();
 
     const name = st.get('master_name') as string;
     process.title = name;
@@ -146,8 +151,9 @@ export class Master {
     this.#log.info(`master "${name}" pid ${process.pid} on ${this.#address}:${this.#port} (dispatch ${this.#mode})`);
 
     this.#slots = Array.from({ length: n }, () => ({ current: null, delay: BACKOFF_START_MS, respawnTimer: null }));
-    return new Promise<void>((resolve) => {
+    return new Promise<void>((resolve, reject) => {
       this.#resolve = resolve;
+      this.#reject = reject;
       for (const [sig, fn] of [
         ['SIGTERM', () => this.#onSignal('SIGTERM')],
         ['SIGINT', () => this.#onSignal('SIGINT')],
@@ -156,8 +162,23 @@ export class Master {
         process.on(sig, fn);
         this.#signals.push([sig, fn]);
       }
-      for (let i = 0; i < n; i++) this.#fork(i);
+      // reuseport on port 0: the first worker picks the port; the others bind it once it is known.
+      const first = this.#mode === 'reuseport' && this.#port === 0 ? 1 : n;
+      for (let i = 0; i < first; i++) this.#fork(i);
     });
+  }
+
+  /** reuseport: what the kernel does with a closing worker's queue, said once at start-up. */
+  #sayMigrate(): void {
+    const migrate = migrateReq();
+    if (migrate === 1) {
+      this.#log.info('net.ipv4.tcp_migrate_req = 1: a worker that stops or reloads hands its queued connections to the others');
+    } else {
+      this.#log.info(
+        `net.ipv4.tcp_migrate_req = ${migrate ?? 'unavailable'}: a worker that stops or reloads resets the connections still in its accept queue; ` +
+          '`sysctl -w net.ipv4.tcp_migrate_req=1` (Linux 5.14+) has the kernel move them to the other workers instead',
+      );
+    }
   }
 
   /** A worker said how many connections it has open and has accepted in all. */
@@ -235,8 +256,15 @@ export class Master {
       };
       this.#sendTo(rec, setup, this.#dispatch?.handle);
     },
-    ready: (rec) => {
+    ready: (rec, msg) => {
       if (rec.state === 'starting') rec.state = 'ready';
+      if (this.#mode === 'reuseport' && this.#port === 0 && msg.port > 0) {
+        // The first worker's port is the server's: the others bind it now.
+        this.#port = msg.port;
+        if (this.#dispatch) this.#dispatch.port = msg.port;
+        this.#settings.set('port', msg.port);
+        for (let i = 1; i < this.#slots.length; i++) if (!this.#slots[i].current && !this.#stopping) this.#fork(i);
+      }
       if (this.#stopping) {
         this.#stopWorker(rec);
         return;
@@ -272,6 +300,20 @@ export class Master {
       else conn.close();
     },
     reply: (rec, msg) => rec.requests.answer(msg.seq, msg.value),
+    listenFailed: (rec, msg) => {
+      const err = Object.assign(new Error(`worker ${rec.workerId} cannot listen on ${this.#address}:${this.#port}: ${msg.message}`), {
+        code: msg.code,
+      });
+      rec.voluntary = true;
+      this.#log.error(err.message);
+      if (this.#started) {
+        report(this.#handlers, err);
+        return;
+      }
+      // Before the server started: it cannot; run() rejects once everything is stopped.
+      this.#failure ??= err;
+      this.stop();
+    },
   };
 
   /**
@@ -390,7 +432,8 @@ export class Master {
     const done = invoke(this.#handlers, 'shutdown', this.#handlers.shutdown);
     afterward(done, (this.#settings.get('max_wait_time') as number) * 1000, () => {
       this.#log.info(`master pid ${process.pid} exited`);
-      this.#resolve?.();
+      if (this.#failure) this.#reject?.(this.#failure);
+      else this.#resolve?.();
       // A signal means "terminate": exit even if user code holds the loop open.
       if (this.#bySignal) setTimeout(() => process.exit(0), 50).unref();
     });

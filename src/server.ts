@@ -9,6 +9,7 @@ import { WORKER_ENV } from './ipc.js';
 import type { ServerStats } from './stats.js';
 import { Log, type LogLevel } from './log.js';
 import { Master } from './master.js';
+import { reusePortSupported } from './dispatch/reuseport.js';
 import { isKnown, Settings, type KnownSettings, type SettingValue } from './settings.js';
 import { Worker, type Target } from './worker.js';
 
@@ -76,6 +77,13 @@ export class Server {
     if (this.#running) throw new ServerRunningError(`cannot set "${key}" after run()`);
     if (key === 'ip' && (typeof value !== 'string' || net.isIP(value) === 0)) {
       throw new InvalidSettingError('ip', 'an IPv4 or IPv6 address', value);
+    }
+    if (key === 'dispatch_mode' && value === 'reuseport' && !reusePortSupported()) {
+      throw new InvalidSettingError(
+        'dispatch_mode',
+        `one of shared, round_robin, hybrid (reuseport needs Node 22.12 or later; this is ${process.version})`,
+        value,
+      );
     }
     this.#settings.set(key, value);
     if (!isKnown(key) && options?.custom !== true && !this.#warned.has(key)) {

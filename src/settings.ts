@@ -22,7 +22,7 @@ export interface KnownSettings {
   package_length_offset: number;
   package_body_offset: number;
   package_max_length: number;
-  dispatch_mode: 'shared' | 'round_robin' | 'hybrid';
+  dispatch_mode: 'shared' | 'round_robin' | 'hybrid' | 'reuseport';
   max_conn: number;
   heartbeat_idle_time: number;
   socket_buffer_size: number;

@@ -11,11 +11,11 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { ConnectionTable, type TableConfig } from './connections.js';
 import { MaxConnError } from './errors.js';
 import { afterward, invoke, report, type Handlers } from './events.js';
-import { detach, handleOf, isTcpHandle, type TcpHandle } from './internals.js';
+import { acceptHandles, detach, handleOf, isTcpHandle, type TcpHandle } from './internals.js';
 import { HandleLink, SocketLink, type Link } from './link.js';
 import { overShare } from './dispatch/hybrid.js';
 import { PeerRemote } from './remote.js';
-import { isMessage, Requests, type ToMaster, type ToWorker, type WorkerStats } from './ipc.js';
+import { isMessage, Requests, type DispatchMode, type ToMaster, type ToWorker, type WorkerStats } from './ipc.js';
 import type { Settings } from './settings.js';
 
 export type { Target } from './connections.js';
@@ -63,7 +63,7 @@ export class Worker {
   readonly #requests = new Requests();
 
   // Config, read once from the master's settings.
-  #mode: 'shared' | 'round_robin' | 'hybrid' = 'shared';
+  #mode: DispatchMode = 'shared';
   #workers = 1;
   /** Serve connections from libuv handles (false: net.Socket, for TLS or a Node without the internals). */
   #handles = false;
@@ -177,15 +177,19 @@ export class Worker {
     this.#table.configure(cfg);
     const heartbeatMs = (st.get('heartbeat_idle_time') as number) * 1000;
     if (heartbeatMs > 0) this.#table.heartbeat(heartbeatMs);
-    const ready = () => {
-      this.#send({ type: 'ready' });
+    const ready = (port = msg.port) => {
+      this.#send({ type: 'ready', port });
       invoke(this.#handlers, 'workerStart', this.#handlers.workerStart, { workerId: this.workerId, pid: process.pid });
     };
+    const backlog = st.get('backlog') as number;
+    if (msg.mode === 'reuseport') {
+      this.#listenReusePort(st.get('ip') as string, msg.port, backlog, ready);
+      return;
+    }
     if (!handle) {
       ready();
       return;
     }
-    const backlog = st.get('backlog') as number;
     if (this.#handles && isTcpHandle(handle)) {
       // Accept on libuv's handle ourselves: no net.Server, no net.Socket per connection.
       const h = handle as TcpHandle;
@@ -211,6 +215,25 @@ export class Worker {
       return;
     }
     this.#unbound();
+  }
+
+  /** reuseport: a listening socket of this worker's own, in the port's SO_REUSEPORT group. */
+  #listenReusePort(host: string, port: number, backlog: number, ready: (port: number) => void): void {
+    const server = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.#accept(socket));
+    const failed = (err: NodeJS.ErrnoException) => {
+      // The server cannot run as asked: the master reports it and stops.
+      this.#send({ type: 'listenFailed', code: err.code ?? 'ERR_LISTEN', message: err.message });
+      setTimeout(() => process.exit(1), 50).unref();
+    };
+    server.once('error', failed);
+    server.listen({ host, port, backlog, reusePort: true } as net.ListenOptions, () => {
+      server.off('error', failed);
+      server.on('error', (err) => report(this.#handlers, err));
+      // Take the accepted connections as raw handles where this Node allows it.
+      if (this.#handles) acceptHandles(server, (client) => this.#accept(client));
+      this.#listener = { kind: 'server', server };
+      ready((server.address() as net.AddressInfo).port);
+    });
   }
 
   #boundTo(h: TcpHandle, port: number): boolean {

@@ -6,11 +6,13 @@
 //   shared       every worker accepts on the master's bound socket; the kernel decides.
 //   round_robin  the master accepts and places each connection (balancer.ts).
 //   hybrid       workers accept; one above its share hands the connection back to be placed.
+//   reuseport    every worker listens on a socket of its own (SO_REUSEPORT); the kernel spreads.
 import type { MaxConnError } from '../errors.js';
 import type { BoundHandle } from '../internals.js';
 import type { DispatchMode, ToWorker } from '../ipc.js';
 import type { Handoff, Seat } from './balancer.js';
 import { HybridDispatch } from './hybrid.js';
+import { ReusePortDispatch } from './reuseport.js';
 import { RoundRobinDispatch } from './round_robin.js';
 import { SharedDispatch } from './shared.js';
 
@@ -19,8 +21,8 @@ export { handoff } from './balancer.js';
 
 export interface Dispatch {
   readonly mode: DispatchMode;
-  /** The port bound (the real one for port 0). */
-  readonly port: number;
+  /** The port bound (the real one for port 0; reuseport: 0 until the first worker has bound). */
+  port: number;
   /** What a starting worker gets with its setup: the bound socket to accept on, or none when the master places connections. */
   readonly handle: BoundHandle | undefined;
   /** A worker handed a connection back (hybrid: above its share, or stopping). */
@@ -60,6 +62,8 @@ export async function openDispatch(
       return RoundRobinDispatch.open(where, pool, onRefuse);
     case 'hybrid':
       return new HybridDispatch(where, pool, onRefuse);
+    case 'reuseport':
+      return new ReusePortDispatch(where);
     default:
       return new SharedDispatch(where);
   }
