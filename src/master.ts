@@ -301,9 +301,12 @@ export class Master {
     },
     reply: (rec, msg) => rec.requests.answer(msg.seq, msg.value),
     listenFailed: (rec, msg) => {
-      const err = Object.assign(new Error(`worker ${rec.workerId} cannot listen on ${this.#address}:${this.#port}: ${msg.message}`), {
-        code: msg.code,
-      });
+      const err = Object.assign(
+        new Error(`worker ${rec.workerId} cannot listen on ${this.#address}:${this.#port}: ${msg.message}`),
+        {
+          code: msg.code,
+        },
+      );
       rec.voluntary = true;
       this.#log.error(err.message);
       if (this.#started) {
