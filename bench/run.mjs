@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // `npm run bench`: the demo server (build/src/demo.js) against the bare
-// node:net baseline (bench/baseline.mjs), on 127.0.0.1 only, with wrk and ab.
+// node:net baseline (bench/baseline.mjs), on 127.0.0.1 only, with wrk and ab,
+// or with autocannon (a devDependency) where they are missing or with --load autocannon.
 //
 //   node bench/run.mjs [--rounds 3] [--duration 3] [--quick] [--only 1,2,...] [--out bench/results]
+//                      [--load wrk|autocannon]
 //
 // Items: 1 one pinned worker (a keep-alive, b 10 pipelined, c ab -c100 without
 // keep-alive, d worker CPU per request and RSS); 2 accepts/s without
@@ -31,7 +33,7 @@ import {
   socketOwnership,
   sleep,
 } from './lib/proc.mjs';
-import { wrk, ab, run, versions, cleanupScripts } from './lib/load.mjs';
+import { generator, hasCommand, run, versions, cleanupScripts } from './lib/load.mjs';
 import { holdConnections } from './lib/conns.mjs';
 import { median, round, ratio } from './lib/stats.mjs';
 import { textTable, markdown, svgChart } from './lib/report.mjs';
@@ -48,12 +50,20 @@ const { values: opt } = parseArgs({
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },
     out: { type: 'string', default: join(ROOT, 'bench/results') },
+    load: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (opt.help) {
-  process.stdout.write('usage: node bench/run.mjs [--rounds N] [--duration S] [--quick] [--only 1,2,...,7] [--out DIR]\n');
+  process.stdout.write(
+    'usage: node bench/run.mjs [--rounds N] [--duration S] [--quick] [--only 1,2,...,7] [--out DIR] [--load wrk|autocannon]\n' +
+      '  --load: wrk (wrk and ab) or autocannon; default wrk when wrk and ab are both on PATH, else autocannon\n',
+  );
   process.exit(0);
+}
+if (opt.load !== undefined && opt.load !== 'wrk' && opt.load !== 'autocannon') {
+  process.stderr.write(`bench: --load ${opt.load}: expected wrk or autocannon\n`);
+  process.exit(2);
 }
 const ROUNDS = Math.max(1, Number(opt.rounds ?? (opt.quick ? 1 : 3)));
 const D = Math.max(1, Number(opt.duration ?? (opt.quick ? 2 : 3)));
@@ -71,6 +81,15 @@ const IDLE_CONNS = 10000;
 const DIST_CONNS = 200;
 /** A pinned run is repeated when its CPU was busier than this outside the server (share of wall time). */
 const NOISY = 0.25;
+/** /proc is there (Linux): CPU time, RSS and socket ownership are read from it. */
+const HAVE_PROC = existsSync('/proc/self/stat');
+
+// Set by setup() from the tools found: the load generator, and whether cases pin with taskset.
+let LOAD = null;
+let PIN = true;
+let HAVE_SS = true;
+/** CPUs for the pinned cases: [server, client], or [null, null] without taskset. */
+const pinned = () => (PIN ? [SERVER_CPU, CLIENT_CPU] : [null, null]);
 
 const say = (s) => process.stdout.write(`${s}\n`);
 const note = (s) => process.stdout.write(`  · ${s}\n`);
@@ -98,12 +117,16 @@ async function startAll(specs) {
 
 const stopAll = (servers) => Promise.all(servers.map((s) => stopServer(s)));
 
-/** Total CPU seconds of a set of PIDs (missing ones count 0). */
-const cpuOf = (pids) => pids.reduce((a, p) => a + (cpuSeconds(p) ?? 0), 0);
+/** Total CPU seconds of a set of PIDs (missing ones count 0); null without /proc. */
+const cpuOf = (pids) => (HAVE_PROC ? pids.reduce((a, p) => a + (cpuSeconds(p) ?? 0), 0) : null);
+const perReq = (s0, s1, n) => (s0 === null || s1 === null || !n ? null : ((s1 - s0) * 1e6) / n);
 
 /**
- * Runs `measure(srv)` on every server, R rounds, alternating the order each
+ * Runs `measure(srv, onStart)` on every server, R rounds, alternating the order each
  * round; returns per server { rps[], cpuWorker[] (us/req), cpuTotal[] (us/req), raw[] }.
+ * The CPU counters are read before the run, and again when the load
+ * generator calls onStart (autocannon starts a Node process first: its
+ * start-up is not part of the run).
  * For a pinned server, a run during which its CPU was more than NOISY busy
  * outside the server's processes is run again (at most `rounds` retries per
  * server); the discarded run stays in raw with discarded: true.
@@ -116,11 +139,17 @@ async function alternate(servers, measure, rounds = ROUNDS) {
       const a = acc.get(srv);
       for (;;) {
         const workers = workerPids(srv);
-        const w0 = cpuOf(workers);
-        const t0 = cpuOf([srv.master, ...workers]);
-        const b0 = srv.cpu === null ? null : cpuBusySeconds(srv.cpu);
-        const wall0 = performance.now();
-        const res = await measure(srv);
+        const sample = () => ({
+          w: cpuOf(workers),
+          t: cpuOf([srv.master, ...workers]),
+          b: srv.cpu === null ? null : cpuBusySeconds(srv.cpu),
+          wall: performance.now(),
+        });
+        let start = sample();
+        const res = await measure(srv, () => {
+          start = sample();
+        });
+        const { w: w0, t: t0, b: b0, wall: wall0 } = start;
         if (!res.requests) {
           throw new Error(
             `${srv.label}: no responses in ${round(res.seconds, 1)} s${errorText(res.errors)}` +
@@ -133,7 +162,7 @@ async function alternate(servers, measure, rounds = ROUNDS) {
         // Pinned servers: how busy others kept the server's CPU meanwhile (noise; includes softirq work).
         const other =
           b0 === null || b1 === null ? null : Math.max(0, (b1 - b0 - (t1 - t0)) / ((performance.now() - wall0) / 1000));
-        const cpuWorker = res.requests ? ((w1 - w0) * 1e6) / res.requests : null;
+        const cpuWorker = perReq(w0, w1, res.requests);
         const retry = other !== null && other > NOISY && a.retries < rounds;
         const raw = {
           round: r,
@@ -141,8 +170,8 @@ async function alternate(servers, measure, rounds = ROUNDS) {
           requests: res.requests,
           seconds: round(res.seconds, 3),
           errors: res.errors,
-          worker_cpu_s: round(w1 - w0, 2),
-          total_cpu_s: round(t1 - t0, 2),
+          worker_cpu_s: w0 === null ? null : round(w1 - w0, 2),
+          total_cpu_s: t0 === null ? null : round(t1 - t0, 2),
           ...(other === null ? {} : { server_cpu_other_busy: round(other, 2) }),
         };
         note(
@@ -158,7 +187,7 @@ async function alternate(servers, measure, rounds = ROUNDS) {
         }
         a.rps.push(res.rps);
         a.cpuWorker.push(cpuWorker);
-        a.cpuTotal.push(res.requests ? ((t1 - t0) * 1e6) / res.requests : null);
+        a.cpuTotal.push(perReq(t0, t1, res.requests));
         a.raw.push(raw);
         break;
       }
@@ -209,41 +238,42 @@ function rpsRow(item, name, s, b, target) {
 // ---------------------------------------------------------------- item 1: one pinned worker
 
 async function item1() {
-  say(`\n[1] one worker, server pinned to CPU ${SERVER_CPU}, client pinned to CPU ${CLIENT_CPU}`);
+  const [serverCpu, clientCpu] = pinned();
+  say(
+    PIN
+      ? `\n[1] one worker, server pinned to CPU ${SERVER_CPU}, client (${LOAD.kind}) pinned to CPU ${CLIENT_CPU}`
+      : `\n[1] one worker, server and client (${LOAD.kind}) unpinned (no taskset)`,
+  );
+  const { describe } = LOAD;
   const cases = [
     {
       id: '1a',
-      name: 'keep-alive, wrk -t1 -c50',
+      name: `keep-alive, ${describe.keepAlive(50)}`,
       target: 0.95,
-      measure: (srv, d) => wrk(srv.url, d, { connections: 50, cpu: CLIENT_CPU }),
+      measure: (srv, d, onStart) => LOAD.keepAlive(srv.url, d, { connections: 50, cpu: clientCpu, onStart }),
     },
     {
       id: '1b',
-      name: '10 pipelined, wrk -t1 -c50',
+      name: `10 pipelined, ${describe.keepAlive(50, 10)}`,
       target: 1.0,
-      measure: (srv, d) => wrk(srv.url, d, { connections: 50, cpu: CLIENT_CPU, pipeline: 10 }),
+      measure: (srv, d, onStart) => LOAD.keepAlive(srv.url, d, { connections: 50, cpu: clientCpu, pipeline: 10, onStart }),
     },
-    { id: '1c', name: 'no keep-alive, ab -c100', target: 0.9, ab: true },
+    {
+      id: '1c',
+      name: `no keep-alive, ${describe.http10(100)}`,
+      target: 0.9,
+      measure: (srv, d, onStart) => LOAD.http10(srv.url, d, { concurrency: 100, cpu: clientCpu, onStart }),
+    },
   ];
   const detail = {};
   for (const c of cases) {
-    if (c.ab) {
-      // ab takes a request count: size it from each server's last rate so a run lasts about D seconds.
-      const est = new Map();
-      c.measure = async (srv, d) => {
-        const n = Math.max(2000, Math.round((est.get(srv) ?? 10000) * d));
-        const res = await ab(srv.url, n, { concurrency: 100, cpu: CLIENT_CPU, timeLimit: d * 3 + 5 });
-        est.set(srv, res.rps);
-        return res;
-      };
-    }
     const servers = await startAll([
-      { label: `baseline 1w (${c.id})`, role: 'baseline', args: baselineArgs(1), cpu: SERVER_CPU },
-      { label: `demo 1w (${c.id})`, role: 'server', args: demoArgs(1), cpu: SERVER_CPU },
+      { label: `baseline 1w (${c.id})`, role: 'baseline', args: baselineArgs(1), cpu: serverCpu },
+      { label: `demo 1w (${c.id})`, role: 'server', args: demoArgs(1), cpu: serverCpu },
     ]);
     try {
       for (const srv of servers) await c.measure(srv, WARM);
-      const acc = await alternate(servers, (srv) => c.measure(srv, D));
+      const acc = await alternate(servers, (srv, onStart) => c.measure(srv, D, onStart));
       const [b, s] = servers.map((x) => acc.get(x));
       const rss = servers.map((x) => rssBytes(workerPids(x)[0]));
       const row = rpsRow(c.id, c.name, s, b, c.target);
@@ -294,7 +324,7 @@ async function item1() {
 // ---------------------------------------------------------------- item 2: accepts/s, 2 workers
 
 async function item2() {
-  say('\n[2] two workers, unpinned: accepts/s without keep-alive (wrk -t1 -c50, Connection: close)');
+  say(`\n[2] two workers, unpinned: accepts/s without keep-alive (${LOAD.describe.close(50)})`);
   const servers = await startAll([
     { label: 'baseline 2w', role: 'baseline', args: baselineArgs(2) },
     { label: 'demo 2w shared', role: 'shared', args: demoArgs(2, ['--dispatch', 'shared']) },
@@ -302,11 +332,11 @@ async function item2() {
     { label: 'demo 2w hybrid', role: 'hybrid', args: demoArgs(2, ['--dispatch', 'hybrid']) },
   ]);
   try {
-    const measure = (srv, d) => wrk(srv.url, d, { connections: 50, header: 'Connection: close' });
+    const measure = (srv, d, onStart) => LOAD.close(srv.url, d, { connections: 50, onStart });
     const procs = (srv) => [srv.master, ...workerPids(srv)];
     const fds0 = servers.map((srv) => procs(srv).map(socketFds));
     for (const srv of servers) await measure(srv, WARM);
-    const acc = await alternate(servers, (srv) => measure(srv, D));
+    const acc = await alternate(servers, (srv, onStart) => measure(srv, D, onStart));
     await sleep(500);
     // Socket fds still open once every connection has closed (a leak shows here).
     const grown = servers.map((srv, i) => procs(srv).map((p, k) => (socketFds(p) ?? 0) - (fds0[i][k] ?? 0)));
@@ -345,8 +375,16 @@ async function waitForNoConns(port, pids, ms = 3000) {
   return false;
 }
 
+/** Records and prints why an item cannot run on this machine. */
+function skip(id, why) {
+  results.items[id] = { note: `skipped: ${why}` };
+  say(`  skipped: ${why}`);
+}
+
 async function item3() {
   say(`\n[3] connection distribution: ${DIST_CONNS} long-lived connections to 2 workers, per dispatch mode`);
+  if (!HAVE_SS) return skip('3', 'ss not found (it counts the connections per process with ss)');
+  if (!HAVE_PROC) return skip('3', 'no /proc (it reads which process serves each socket there)');
   const specs = [
     { label: 'demo 2w shared', role: 'shared', args: demoArgs(2, ['--dispatch', 'shared']) },
     { label: 'demo 2w round_robin', role: 'round_robin', args: demoArgs(2, ['--dispatch', 'round_robin']) },
@@ -463,7 +501,7 @@ async function idleRss(spec) {
   const [srv] = await startAll([spec]);
   try {
     const [worker] = workerPids(srv);
-    await wrk(srv.url, WARM, { connections: 10 }); // warm the code paths, as a serving worker is
+    await LOAD.keepAlive(srv.url, WARM, { connections: 10 }); // warm the code paths, as a serving worker is
     await sleep(300);
     const fds0 = socketFds(worker);
     const before = rssBytes(worker);
@@ -508,6 +546,7 @@ async function idleRss(spec) {
 
 async function item4() {
   say(`\n[4] worker RSS with ${IDLE_CONNS} idle connections, 1 worker`);
+  if (!HAVE_PROC) return skip('4', 'no /proc (it reads the worker RSS and socket fds there)');
   const runs = { server: [], baseline: [] };
   const specs = [
     { label: 'baseline 1w', role: 'baseline', args: baselineArgs(1) },
@@ -541,16 +580,18 @@ async function item4() {
 // ---------------------------------------------------------------- item 5: keep-alive by worker count
 
 async function item5() {
-  say('\n[5] http keep-alive req/s by worker count, unpinned (wrk -t1 -c50; demo in its default dispatch mode)');
+  say(
+    `\n[5] http keep-alive req/s by worker count, unpinned (${LOAD.describe.keepAlive(50)}; demo in its default dispatch mode)`,
+  );
   for (const n of [1, 2]) {
     const servers = await startAll([
       { label: `baseline ${n}w`, role: 'baseline', args: baselineArgs(n) },
       { label: `demo ${n}w`, role: 'server', args: demoArgs(n) },
     ]);
     try {
-      const measure = (srv, d) => wrk(srv.url, d, { connections: 50 });
+      const measure = (srv, d, onStart) => LOAD.keepAlive(srv.url, d, { connections: 50, onStart });
       for (const srv of servers) await measure(srv, WARM);
-      const acc = await alternate(servers, (srv) => measure(srv, D));
+      const acc = await alternate(servers, (srv, onStart) => measure(srv, D, onStart));
       const row = rpsRow('5', `http keep-alive, ${n} worker${n > 1 ? 's' : ''}`, acc.get(servers[1]), acc.get(servers[0]), null);
       row.target = 'report';
       say(`  ${n} worker(s): ${Math.round(row.server)} vs ${Math.round(row.baseline)} req/s, ratio ${row.ratio?.toFixed(3)}`);
@@ -641,16 +682,17 @@ function tlsArgs(help, { cert, key }) {
 /** Keep-alive req/s of the demo (1 worker, pinned) with and without TLS. */
 async function measureTls(help) {
   const pem = selfSignedCert();
+  const [serverCpu, clientCpu] = pinned();
   try {
     const servers = await startAll([
-      { label: 'demo 1w plain', role: 'plain', args: demoArgs(1), cpu: SERVER_CPU },
-      { label: 'demo 1w tls', role: 'tls', args: demoArgs(1, tlsArgs(help, pem)), cpu: SERVER_CPU },
+      { label: 'demo 1w plain', role: 'plain', args: demoArgs(1), cpu: serverCpu },
+      { label: 'demo 1w tls', role: 'tls', args: demoArgs(1, tlsArgs(help, pem)), cpu: serverCpu },
     ]);
     try {
       if (servers[1].scheme !== 'https') servers[1].url = servers[1].url.replace(/^http:/, 'https:');
-      const measure = (srv, d) => wrk(srv.url, d, { connections: 50, cpu: CLIENT_CPU });
+      const measure = (srv, d, onStart) => LOAD.keepAlive(srv.url, d, { connections: 50, cpu: clientCpu, onStart });
       for (const srv of servers) await measure(srv, WARM);
-      const acc = await alternate(servers, (srv) => measure(srv, D));
+      const acc = await alternate(servers, (srv, onStart) => measure(srv, D, onStart));
       const row = rpsRow('7', 'keep-alive over TLS (grey: plain)', acc.get(servers[1]), acc.get(servers[0]), null);
       row.target = 'report';
       const cpu = servers.map((x) => median(acc.get(x).cpuWorker));
@@ -658,7 +700,8 @@ async function measureTls(help) {
       results.items['7'] = {
         note:
           `TLS/plain keep-alive req/s: ${row.ratio?.toFixed(3)}; worker CPU ${cpu[1]?.toFixed(2)} against ` +
-          `${cpu[0]?.toFixed(2)} us/req (demo, 1 worker pinned to CPU ${SERVER_CPU}, wrk -t1 -c50 pinned to CPU ${CLIENT_CPU}, self-signed RSA 2048)`,
+          `${cpu[0]?.toFixed(2)} us/req (demo, 1 worker ${PIN ? `pinned to CPU ${SERVER_CPU}` : 'unpinned'}, ` +
+          `${LOAD.describe.keepAlive(50)} ${PIN ? `pinned to CPU ${CLIENT_CPU}` : 'unpinned'}, self-signed RSA 2048)`,
         ratio: row.ratio,
         cpu_us_per_req: { tls: cpu[1], plain: cpu[0] },
       };
@@ -721,20 +764,62 @@ function machine() {
   };
 }
 
-function checkTools() {
-  for (const [cmd, args] of [
-    ['wrk', ['--version']],
-    ['ab', ['-V']],
-    ['taskset', ['-V']],
-    ['ss', ['-V']],
-  ]) {
-    try {
-      execFileSync(cmd, args, { stdio: 'ignore', timeout: 3000 });
-    } catch (err) {
-      if (err.code === 'ENOENT') throw new Error(`${cmd} is not installed`);
-    }
-  }
+/**
+ * Picks the load generator (--load, else wrk and ab when both are on PATH,
+ * else autocannon) and whether to pin (taskset); sets LOAD, PIN and HAVE_SS
+ * and returns what results.config.load records. Throws when a required tool is missing.
+ */
+function setup(m) {
   if (!existsSync(DEMO)) throw new Error(`${DEMO} is missing: run npm run build`);
+  const have = {
+    wrk: hasCommand('wrk', ['--version']),
+    ab: hasCommand('ab', ['-V']),
+    taskset: hasCommand('taskset', ['-V']),
+    ss: hasCommand('ss', ['-V']),
+  };
+  const missing = ['wrk', 'ab'].filter((t) => !have[t]);
+  let kind = opt.load;
+  let why;
+  if (kind === 'wrk') {
+    if (missing.length)
+      throw new Error(
+        `--load wrk: ${missing.join(' and ')} not on PATH (install wrk and apache2-utils, or use --load autocannon)`,
+      );
+    why = '--load wrk';
+  } else if (kind === 'autocannon') {
+    why = '--load autocannon';
+  } else if (missing.length === 0) {
+    kind = 'wrk';
+    why = 'wrk and ab are on PATH; --load autocannon to use autocannon';
+  } else {
+    kind = 'autocannon';
+    why = `${missing.join(' and ')} not on PATH, so autocannon runs the same cases`;
+  }
+  if (kind === 'autocannon' && !m.autocannon)
+    throw new Error('autocannon is not installed: run npm install (it is a devDependency)');
+  LOAD = generator(kind);
+  PIN = have.taskset && m.cpus >= 2;
+  HAVE_SS = have.ss;
+  const warnings = [];
+  if (!PIN) {
+    warnings.push(
+      `${have.taskset ? `only ${m.cpus} CPU` : 'taskset not found'}: items 1 and 7 run unpinned (server and client share ` +
+        'the CPUs, so req/s follows the scheduler more), and the noisy-run check is off',
+    );
+  }
+  if (!HAVE_SS && ITEMS.has('3')) warnings.push('ss not found: item 3 (connection distribution) is skipped');
+  if (!HAVE_PROC) {
+    warnings.push('no /proc: worker CPU per request and RSS (item 1d) are not measured, and items 3 and 4 are skipped');
+  }
+  return {
+    generator: kind,
+    command: kind === 'wrk' ? `${m.wrk} with ${m.ab}` : m.autocannon,
+    why,
+    pinned: PIN,
+    taskset: have.taskset,
+    ss: have.ss,
+    warnings,
+  };
 }
 
 function writeOutputs() {
@@ -754,14 +839,25 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 process.on('exit', () => killAllSync());
 
 async function main() {
-  checkTools();
   const t0 = Date.now();
   results.machine = machine();
   const m = results.machine;
+  let load;
+  try {
+    load = setup(m);
+  } catch (err) {
+    process.stderr.write(`bench: ${err.message}\n`);
+    process.exit(1);
+  }
+  results.config.load = load;
   say(
-    `tcp-prefork bench: ${m.cpus} CPUs, Node ${m.node}, ${m.wrk}, ${m.ab}, load ${m.loadavgStart.join(' ')}; ` +
+    `tcp-prefork bench: ${m.cpus} CPUs, Node ${m.node}, load average ${m.loadavgStart.join(' ')}; ` +
       `${ROUNDS} round(s) of ${D} s, items ${[...ITEMS].join(',')}`,
   );
+  say(`load generator: ${load.command} (${load.why})`);
+  if (load.generator === 'autocannon')
+    say('note: autocannon saturates sooner than wrk: compare ratios across generators, never absolute req/s');
+  for (const w of load.warnings) say(`warning: ${w}`);
   if (m.loadavgStart[0] > m.cpus * 0.5) {
     results.machine.warning = `load average ${m.loadavgStart[0]} on ${m.cpus} CPUs at start: other processes compete for the CPUs, so req/s figures are noisy (CPU time per request is steadier)`;
     say(`warning: ${results.machine.warning}`);
@@ -780,7 +876,8 @@ async function main() {
   results.config.seconds = round((Date.now() - t0) / 1000, 1);
   cleanupScripts();
   say(
-    `\nResults (medians of ${ROUNDS} round(s) of ${D} s; ratio = server/baseline; ${results.config.seconds} s, load ${results.machine.loadavgEnd.join(' ')} at end)\n`,
+    `\nResults (medians of ${ROUNDS} round(s) of ${D} s; ratio = server/baseline; load generator ${load.command}; ` +
+      `${results.config.seconds} s, load ${results.machine.loadavgEnd.join(' ')} at end)\n`,
   );
   say(textTable(results.rows));
   if (results.items['6']?.note) say(`\nWASM vs JS framing: ${results.items['6'].note}`);

@@ -33,6 +33,7 @@ import {
 } from './errors.js';
 import { isThenable, report, type Handlers, type Remote, type Returns } from './events.js';
 import type { Link, LinkEvents } from './link.js';
+import { type FilterIds, passes } from './messaging.js';
 import { Sweeper } from './sweeper.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -128,6 +129,9 @@ export class ConnectionTable {
     bytes_in: 0,
     bytes_out: 0,
     errors: {} as Record<string, number>,
+    relayed: 0,
+    relay_gone: 0,
+    dropped: 0,
   };
 
   /** What every link reports to (one object, no closures per connection). */
@@ -415,7 +419,10 @@ export class ConnectionTable {
     // A reply from this connection's own async callback answers a message already delivered: taken
     // even while full (reading is paused, so no more come). From anywhere else (a timer, another
     // connection): refused while full.
-    if (conn.full && this.#context.getStore() !== conn) return false;
+    if (conn.full && this.#context.getStore() !== conn) {
+      this.counters.dropped++;
+      return false;
+    }
     this.counters.bytes_out += bytes;
     conn.lastActive = Date.now();
     conn.link.write(message);
@@ -424,6 +431,33 @@ export class ConnectionTable {
       if (!conn.waitingDrain) this.#waitDrain(conn);
     }
     return true;
+  }
+
+  /** Whether this table serves connection `id`. */
+  has(id: string): boolean {
+    return this.#conns.has(id);
+  }
+
+  /** A message from another process for connection `id`; one whose connection is gone is counted, not an error. */
+  relayed(message: string | Uint8Array, id: string): void {
+    this.counters.relayed++;
+    if (!this.#conns.has(id)) this.counters.relay_gone++;
+    else this.send(message, id);
+  }
+
+  /**
+   * Writes to every open connection that passes the filter, as sends from
+   * outside their callbacks (a connection whose reply queue is full is skipped
+   * and counted in `dropped`). Returns how many took it.
+   */
+  broadcast(message: string | Uint8Array, filter: FilterIds, relayed = false): number {
+    let n = 0;
+    for (const conn of this.#conns.values()) {
+      if (conn.state >= ENDED || !conn.announced || !passes(filter, conn.remote.id)) continue;
+      if (relayed) this.counters.relayed++;
+      if (this.send(message, conn.remote)) n++;
+    }
+    return n;
   }
 
   /** Closes the connection being served, or `target`, once its replies are flushed and its callbacks settled. */

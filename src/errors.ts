@@ -134,6 +134,16 @@ export class MaxConnError extends TcpPreforkError {
   }
 }
 
+/** A message for another process (a cross-worker send, a broadcast, sendMessage) exceeds package_max_length. */
+export class MessageTooLargeError extends TcpPreforkError {
+  constructor(bytes: number, max: number) {
+    super(
+      'ERR_MESSAGE_TOO_LARGE',
+      `a message of ${bytes} bytes cannot cross to another process: the bound is package_max_length (${max})`,
+    );
+  }
+}
+
 /** A worker exited unexpectedly. */
 export class WorkerExitError extends TcpPreforkError {
   readonly workerId: number;

@@ -44,6 +44,8 @@ export interface Handlers {
   workerStart?: (info: WorkerInfo) => Returns;
   workerStop?: (info: WorkerInfo) => Returns;
   workerExit?: (info: WorkerExitInfo) => Returns;
+  /** A message from another worker (its id), or from the master (-1): see Server.sendMessage. */
+  message?: (data: unknown, from: number) => Returns;
   error?: (err: ServerError, remote?: Remote) => Returns;
 }
 
@@ -60,6 +62,7 @@ export const EVENTS: readonly EventName[] = [
   'workerStart',
   'workerStop',
   'workerExit',
+  'message',
   'error',
 ];
 

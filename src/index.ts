@@ -6,6 +6,7 @@ export { EVENTS } from './events.js';
 export type { WorkerStats } from './ipc.js';
 export type { SettingValue, KnownSettings, PackCode } from './settings.js';
 export type { Target } from './connections.js';
+export type { BroadcastFilter } from './messaging.js';
 export type { ServerError, SystemError } from './errors.js';
 export {
   TcpPreforkError,
@@ -20,6 +21,7 @@ export {
   MaxConnError,
   WorkerExitError,
   CallbackError,
+  MessageTooLargeError,
   FramingError,
   httpStatusFor,
   REASONS,

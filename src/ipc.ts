@@ -3,6 +3,8 @@
 // wants an answer carries a `seq`, numbered by `Requests`; the answer is a
 // `reply` with the same seq (node's cluster does the same with sendHelper).
 
+import type { FilterIds, Payload } from './messaging.js';
+
 /** Env var that marks a forked worker and carries its index. */
 export const WORKER_ENV = 'TCP_PREFORK_WORKER';
 
@@ -23,6 +25,12 @@ export type ToWorker =
   | { type: 'stop'; ms: number; sentAt: number }
   /** Report stats; answered with WorkerStats. */
   | { type: 'stats'; seq: number }
+  /** A message for one of this worker's connections, from another process. */
+  | { type: 'relay'; to: string; data: Payload }
+  /** A message for every connection of this worker that passes the filter. */
+  | { type: 'broadcast'; data: Payload; filter: FilterIds }
+  /** sendMessage from another worker or the master (-1): JSON text. */
+  | { type: 'message'; from: number; data: string }
   | Reply;
 
 export type ToMaster =
@@ -38,6 +46,12 @@ export type ToMaster =
   | { type: 'load'; connections: number; adopted: number }
   /** hybrid: a connection this worker will not serve (above its share): place it elsewhere. */
   | { type: 'handoff'; connections: number; adopted: number }
+  /** A message for a connection another worker (this pid) serves. */
+  | { type: 'relay'; to: string; pid: number; data: Payload }
+  /** A broadcast to the other workers' connections (the sender wrote to its own). */
+  | { type: 'broadcast'; data: Payload; filter: FilterIds }
+  /** sendMessage to a worker, or to the master (-1): JSON text. */
+  | { type: 'message'; to: number; data: string }
   | Reply;
 
 /** The answer to a request: its seq and value. */
@@ -59,6 +73,12 @@ export interface WorkerStats {
   bytes_in: number;
   bytes_out: number;
   errors: Record<string, number>;
+  /** Messages for this worker's connections that came from other processes (cross-worker sends, broadcasts). */
+  relayed: number;
+  /** Of those, the ones whose connection was gone by then. */
+  relay_gone: number;
+  /** Sends from outside a connection's own callbacks refused because its reply queue was full (broadcasts included). */
+  dropped: number;
   uptime: number;
   rss: number;
 }

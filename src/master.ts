@@ -8,6 +8,7 @@ import { afterward, invoke, report, type Handlers } from './events.js';
 import { isMessage, Requests, WORKER_ENV, type DispatchMode, type ToMaster, type ToWorker, type WorkerStats } from './ipc.js';
 import { handoff, openDispatch, type Dispatch, type Seat } from './dispatch/index.js';
 import { migrateReq } from './dispatch/reuseport.js';
+import { filterIds, MASTER, ownerOf, pack, packData, type BroadcastFilter, type FilterIds, type Payload } from './messaging.js';
 import { probe, type TcpHandle } from './internals.js';
 import type net from 'node:net';
 import type { Log } from './log.js';
@@ -300,6 +301,9 @@ export class Master {
       else conn.close();
     },
     reply: (rec, msg) => rec.requests.answer(msg.seq, msg.value),
+    relay: (_rec, msg) => this.#relay(msg.to, msg.pid, msg.data),
+    broadcast: (rec, msg) => this.#broadcastTo(msg.data, msg.filter, rec),
+    message: (rec, msg) => this.#message(msg.data, msg.to, rec.workerId),
     listenFailed: (rec, msg) => {
       const err = Object.assign(
         new Error(`worker ${rec.workerId} cannot listen on ${this.#address}:${this.#port}: ${msg.message}`),
@@ -382,6 +386,50 @@ export class Master {
       slot.respawnTimer = null;
       if (!this.#stopping && !slot.current) this.#fork(rec.workerId);
     }, delay);
+  }
+
+  /** A message for connection `to` of the worker with this pid. Returns false when no such worker runs. */
+  #relay(to: string, pid: number, data: Payload): boolean {
+    for (const rec of this.#workers) {
+      if (rec.pid === pid) return this.#sendTo(rec, { type: 'relay', to, data });
+    }
+    return false;
+  }
+
+  /** A broadcast to every worker's connections but those of `from` (which wrote to its own). */
+  #broadcastTo(data: Payload, filter: FilterIds, from: WorkerRecord | null): void {
+    for (const rec of this.#workers) if (rec !== from) this.#sendTo(rec, { type: 'broadcast', data, filter });
+  }
+
+  /** A worker message (JSON text) to worker `to`, or to the master (-1). */
+  #message(json: string, to: number, from: number): boolean {
+    if (to === MASTER) {
+      invoke(this.#handlers, 'message', this.#handlers.message, JSON.parse(json) as unknown, from);
+      return true;
+    }
+    const rec = this.#slots[to]?.current;
+    return rec ? this.#sendTo(rec, { type: 'message', from, data: json }) : false;
+  }
+
+  #maxMessage(): number {
+    return this.#settings.get('package_max_length') as number;
+  }
+
+  /** The master's send: to connection `id` of whichever worker serves it. True once handed on. */
+  send(message: string | Uint8Array, id: string): boolean {
+    const owner = ownerOf(id);
+    return owner !== null && this.#relay(id, owner.pid, pack(message, this.#maxMessage()));
+  }
+
+  /** The master's broadcast: every worker's open connections that pass the filter. */
+  broadcast(message: string | Uint8Array, filter?: BroadcastFilter): boolean {
+    this.#broadcastTo(pack(message, this.#maxMessage()), filterIds(filter), null);
+    return true;
+  }
+
+  /** The master's sendMessage: a JSON-able value for worker `to`'s message callback. */
+  sendMessage(data: unknown, to: number): boolean {
+    return this.#message(packData(data, this.#maxMessage()), to, MASTER);
   }
 
   /** Rolling restart, one worker at a time: the new one listens before the old one stops. */

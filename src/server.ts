@@ -11,7 +11,9 @@ import { Log, type LogLevel } from './log.js';
 import { Master } from './master.js';
 import { reusePortSupported } from './dispatch/reuseport.js';
 import { isKnown, Settings, type KnownSettings, type SettingValue } from './settings.js';
-import { Worker, type Target } from './worker.js';
+import { Worker } from './worker.js';
+import type { Target } from './connections.js';
+import type { BroadcastFilter } from './messaging.js';
 
 /** The open-file limit of this process (the default max_conn). */
 function fileLimit(): number {
@@ -115,18 +117,44 @@ export class Server {
 
   /**
    * Sends to the connection whose callback is running, or to `remote` (a
-   * remote or its id) of this worker at any time. Returns false when the
-   * connection is gone, or when its reply queue is full (outside its callbacks).
+   * remote or its id) on any worker: this worker's own connections directly,
+   * another worker's (or, from the master, any) through the master. Returns
+   * false when the connection is gone (known here), or when its reply queue is
+   * full (outside its callbacks); true once handed on to another process.
    */
   send(message: string | Uint8Array, remote?: Target): boolean {
-    if (this.#worker) return this.#worker.table.send(message, remote);
+    if (this.#worker) return this.#worker.send(message, remote);
     if (remote === undefined) {
       throw new NoConnectionError(
         this.isMaster
-          ? 'send() has no connection to reply to in the master; connections live in the workers'
+          ? 'send() has no connection to reply to in the master; pass a remote or its id'
           : 'send() without a target must be called inside accept or receive, after run()',
       );
     }
+    return this.#master !== null && this.#master.send(message, typeof remote === 'string' ? remote : remote.id);
+  }
+
+  /**
+   * Writes `message` to every open connection of every worker (from a worker
+   * or the master), but those the filter leaves out: `{ except, only }`, each
+   * a remote, an id, or a list of them. A connection whose reply queue is full
+   * is skipped (counted in stats as `dropped`). Throws ERR_MESSAGE_TOO_LARGE
+   * past package_max_length.
+   */
+  broadcast(message: string | Uint8Array, filter?: BroadcastFilter): boolean {
+    if (this.#worker) return this.#worker.broadcast(message, filter);
+    if (this.#master) return this.#master.broadcast(message, filter);
+    return false;
+  }
+
+  /**
+   * A JSON-able value for the `message` callback of worker `workerId`, or of
+   * the master (-1), from here (the callback gets this worker's id, or -1).
+   * Returns false when there is no such worker now.
+   */
+  sendMessage(data: unknown, workerId: number): boolean {
+    if (this.#worker) return this.#worker.sendMessage(data, workerId);
+    if (this.#master) return this.#master.sendMessage(data, workerId);
     return false;
   }
 

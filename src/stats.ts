@@ -20,6 +20,9 @@ export function summarize(workers: WorkerStats[], respawns: Map<number, number>,
     bytes_in: 0,
     bytes_out: 0,
     errors: {} as Record<string, number>,
+    relayed: 0,
+    relay_gone: 0,
+    dropped: 0,
     rss: 0,
     respawns: [...respawns.values()].reduce((a, b) => a + b, 0),
     uptime,
@@ -33,6 +36,9 @@ export function summarize(workers: WorkerStats[], respawns: Map<number, number>,
     total.messages += w.messages;
     total.bytes_in += w.bytes_in;
     total.bytes_out += w.bytes_out;
+    total.relayed += w.relayed;
+    total.relay_gone += w.relay_gone;
+    total.dropped += w.dropped;
     total.rss += w.rss;
     for (const [k, v] of Object.entries(w.errors)) total.errors[k] = (total.errors[k] ?? 0) + v;
   }

@@ -8,7 +8,8 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { readdirSync, readFileSync } from 'node:fs';
-import { ConnectionTable, type TableConfig } from './connections.js';
+import { ConnectionTable, type TableConfig, type Target } from './connections.js';
+import { filterIds, ownerOf, pack, packData, unpack, type BroadcastFilter } from './messaging.js';
 import { MaxConnError } from './errors.js';
 import { afterward, invoke, report, type Handlers } from './events.js';
 import { acceptHandles, detach, handleOf, isTcpHandle, type TcpHandle } from './internals.js';
@@ -17,8 +18,6 @@ import { overShare } from './dispatch/hybrid.js';
 import { PeerRemote } from './remote.js';
 import { isMessage, Requests, type DispatchMode, type ToMaster, type ToWorker, type WorkerStats } from './ipc.js';
 import type { Settings } from './settings.js';
-
-export type { Target } from './connections.js';
 
 /** How long a stopping worker keeps accepting what is already queued: at least, at most. */
 const LISTEN_GRACE_MS = 20;
@@ -92,9 +91,53 @@ export class Worker {
     });
   }
 
-  /** The connection table: send() and close() of the Server facade go there. */
+  /** The connection table: close() of the Server facade goes there. */
   get table(): ConnectionTable {
     return this.#table;
+  }
+
+  /** The most a message for another process may hold (package_max_length). */
+  #maxMessage(): number {
+    return this.#settings.get('package_max_length') as number;
+  }
+
+  /**
+   * Sends to the connection being served, or to `target` on any worker: this
+   * worker's own connections directly, another worker's through the master
+   * (true once handed on; one gone by then is counted there).
+   */
+  send(message: string | Uint8Array, target?: Target): boolean {
+    if (target !== undefined) {
+      const id = typeof target === 'string' ? target : target?.id;
+      const owner = typeof id === 'string' && !this.#table.has(id) ? ownerOf(id) : null;
+      if (owner !== null && owner.pid !== process.pid) {
+        if (!process.connected) return false;
+        this.#send({ type: 'relay', to: id as string, pid: owner.pid, data: pack(message, this.#maxMessage()) });
+        return true;
+      }
+    }
+    return this.#table.send(message, target);
+  }
+
+  /** Writes to every open connection of every worker that passes the filter: this worker's now, the others' through the master. */
+  broadcast(message: string | Uint8Array, filter?: BroadcastFilter): boolean {
+    const ids = filterIds(filter);
+    const data = pack(message, this.#maxMessage());
+    this.#table.broadcast(message, ids);
+    if (process.connected) this.#send({ type: 'broadcast', data, filter: ids });
+    return true;
+  }
+
+  /** A JSON-able value for another worker's (or the master's, -1) `message` callback. */
+  sendMessage(data: unknown, to: number): boolean {
+    const json = packData(data, this.#maxMessage());
+    if (to === this.workerId) {
+      invoke(this.#handlers, 'message', this.#handlers.message, JSON.parse(json) as unknown, this.workerId);
+      return true;
+    }
+    if (!process.connected) return false;
+    this.#send({ type: 'message', to, data: json });
+    return true;
   }
 
   /** Resolves when this worker has stopped. */
@@ -132,6 +175,9 @@ export class Worker {
       this.#loads = msg.loads;
     },
     stats: (msg) => this.#reply(msg.seq, this.stats()),
+    relay: (msg) => this.#table.relayed(unpack(msg.data), msg.to),
+    broadcast: (msg) => this.#table.broadcast(unpack(msg.data), msg.filter, true),
+    message: (msg) => invoke(this.#handlers, 'message', this.#handlers.message, JSON.parse(msg.data) as unknown, msg.from),
     reply: (msg) => this.#requests.answer(msg.seq, msg.value),
   };
 
@@ -433,6 +479,9 @@ export class Worker {
       bytes_in: s.bytes_in,
       bytes_out: s.bytes_out,
       errors: { ...s.errors },
+      relayed: s.relayed,
+      relay_gone: s.relay_gone,
+      dropped: s.dropped,
       uptime: (Date.now() - this.#startedAt) / 1000,
       rss: this.#readRss(),
     };

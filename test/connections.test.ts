@@ -161,6 +161,9 @@ for (const kind of KINDS) {
           bytes_in: bytes,
           bytes_out: bytes,
           errors: {},
+          relayed: 0,
+          relay_gone: 0,
+          dropped: 0,
         });
         expect(bench.closes.map((r) => r.id)).toEqual(bench.remotes.map((r) => r.id));
         expect(bench.hooks.loadChanged).toBe(2 * runs);

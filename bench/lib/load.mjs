@@ -1,10 +1,16 @@
-// The load generators: wrk (keep-alive, pipelined, Connection: close) and
-// ApacheBench (HTTP/1.0, a new connection per request). Every run is bounded
-// by a kill timer; results come back as plain objects.
+// The load generators: wrk (keep-alive, pipelined, Connection: close) with
+// ApacheBench (HTTP/1.0, a new connection per request), or autocannon for the
+// same cases where wrk and ab are missing (bench/lib/autocannon-run.mjs, in a
+// process of its own). Every run is bounded by a kill timer; results come
+// back as plain objects.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const AUTOCANNON_RUN = join(dirname(fileURLToPath(import.meta.url)), 'autocannon-run.mjs');
 
 // A done() hook prints wrk's own counters as one JSON line, so nothing depends
 // on its human-readable summary; with `pipeline` the request function sends
@@ -40,14 +46,18 @@ export function cleanupScripts() {
   dir = null;
 }
 
-/** Runs a command with a hard time limit (SIGKILL by PID); resolves { code, stdout, stderr }. */
-export function run(cmd, args, timeoutMs) {
+/**
+ * Runs a command with a hard time limit (SIGKILL by PID); resolves { code, stdout, stderr }.
+ * `onStdout(all)` sees the output so far after each chunk.
+ */
+export function run(cmd, args, timeoutMs, onStdout = null) {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d) => {
       stdout += d;
+      onStdout?.(stdout);
     });
     child.stderr.setEncoding('utf8').on('data', (d) => {
       stderr += d;
@@ -120,6 +130,114 @@ export async function ab(url, requests, { concurrency = 100, cpu = null, timeLim
   };
 }
 
+/**
+ * autocannon (bench/lib/autocannon-run.mjs) against url for `duration` seconds:
+ * { rps, requests, seconds, errors, lat_p50_us, lat_p99_us }. opts: connections,
+ * cpu (pin the client), pipelining (requests in flight per connection, written
+ * in batches as wrk's pipeline script does), headers, oneRequestPerConnection
+ * (send nothing more on a connection once a response says close, as wrk and
+ * ab do), onStart (called as the load begins, once the new Node process has
+ * loaded autocannon).
+ */
+export async function autocannon(
+  url,
+  duration,
+  { connections = 50, cpu = null, pipelining = 1, headers = {}, oneRequestPerConnection = false, onStart = null } = {},
+) {
+  const batchWrites = pipelining > 1;
+  const spec = { url, connections, duration, pipelining, headers, timeout: 2, oneRequestPerConnection, batchWrites };
+  const [cmd, argv] = pin(cpu, process.execPath, [AUTOCANNON_RUN, JSON.stringify(spec)]);
+  let started = false;
+  const res = await run(cmd, argv, (duration + 15) * 1000, (out) => {
+    if (started || !/^ACSTART$/m.test(out)) return;
+    started = true;
+    onStart?.();
+  });
+  const m = /^ACJSON (.*)$/m.exec(res.stdout);
+  if (res.code !== 0 || !m) throw new Error(`autocannon failed (${res.code}): ${res.stderr.trim() || res.stdout.trim()}`);
+  const j = JSON.parse(m[1]);
+  if ((oneRequestPerConnection || batchWrites) && j.hooks !== true)
+    throw new Error('autocannon: the hooks of bench/lib/autocannon-run.mjs did not apply (an autocannon other than 9.x?)');
+  const timeouts = j.timeouts ?? 0;
+  return {
+    rps: j.requests / j.duration_s,
+    requests: j.requests,
+    seconds: j.duration_s,
+    errors: { errors: (j.errors ?? 0) - timeouts, timeout: timeouts, non2xx: j.non2xx ?? 0, mismatch: j.mismatches ?? 0 },
+    lat_p50_us: j.lat_p50_ms * 1000,
+    lat_p99_us: j.lat_p99_ms * 1000,
+  };
+}
+
+/** True when `cmd` runs (found on PATH); `args` should make it exit at once. */
+export function hasCommand(cmd, args) {
+  try {
+    execFileSync(cmd, args, { stdio: 'ignore', timeout: 3000 });
+  } catch (err) {
+    if (err.code === 'ENOENT') return false;
+  }
+  return true;
+}
+
+/** The installed autocannon's version (node_modules), or null. */
+export function autocannonVersion() {
+  try {
+    const require = createRequire(import.meta.url);
+    return JSON.parse(readFileSync(require.resolve('autocannon/package.json'), 'utf8')).version;
+  } catch {
+    return null;
+  }
+}
+
+const CLOSE = { Connection: 'close' };
+
+/**
+ * The cases the items use, for one load generator ('wrk': wrk and ab; or
+ * 'autocannon'): each resolves { rps, requests, seconds, errors }, and
+ * `describe` names the command in the results. opts.onStart, when given, is
+ * called as the load begins (autocannon only: wrk and ab start at once).
+ * - keepAlive: `connections` keep-alive connections, `pipeline` requests per write (wrk) or in flight (autocannon);
+ * - close: a new connection per request, HTTP/1.1 `Connection: close` (accepts/s);
+ * - http10: ab's HTTP/1.0 without keep-alive at `concurrency`; autocannon has
+ *   no HTTP/1.0, so it sends HTTP/1.1 with `Connection: close`, one request per connection.
+ */
+export function generator(kind) {
+  if (kind === 'autocannon') {
+    return {
+      kind,
+      keepAlive: (url, d, { connections = 50, cpu = null, pipeline = 0, onStart = null } = {}) =>
+        autocannon(url, d, { connections, cpu, pipelining: Math.max(1, pipeline), onStart }),
+      close: (url, d, { connections = 50, cpu = null, onStart = null } = {}) =>
+        autocannon(url, d, { connections, cpu, headers: CLOSE, oneRequestPerConnection: true, onStart }),
+      http10: (url, d, { concurrency = 100, cpu = null, onStart = null } = {}) =>
+        autocannon(url, d, { connections: concurrency, cpu, headers: CLOSE, oneRequestPerConnection: true, onStart }),
+      describe: {
+        keepAlive: (c, p) => `autocannon -c${c}${p > 1 ? ` -p${p}` : ''}`,
+        close: (c) => `autocannon -c${c} -H Connection=close`,
+        http10: (c) => `autocannon -c${c} -H Connection=close`,
+      },
+    };
+  }
+  // ab takes a request count: size it from the last rate against the same url so a run lasts about d seconds.
+  const est = new Map();
+  return {
+    kind,
+    keepAlive: (url, d, { connections = 50, cpu = null, pipeline = 0 } = {}) => wrk(url, d, { connections, cpu, pipeline }),
+    close: (url, d, { connections = 50, cpu = null } = {}) => wrk(url, d, { connections, cpu, header: 'Connection: close' }),
+    http10: async (url, d, { concurrency = 100, cpu = null } = {}) => {
+      const n = Math.max(2000, Math.round((est.get(url) ?? 10000) * d));
+      const res = await ab(url, n, { concurrency, cpu, timeLimit: d * 3 + 5 });
+      est.set(url, res.rps);
+      return res;
+    },
+    describe: {
+      keepAlive: (c) => `wrk -t1 -c${c}`,
+      close: (c) => `wrk -t1 -c${c} -H 'Connection: close'`,
+      http10: (c) => `ab -c${c}`,
+    },
+  };
+}
+
 export function versions() {
   const v = (cmd, args, re) => {
     try {
@@ -133,5 +251,6 @@ export function versions() {
   return {
     wrk: v('wrk', ['--version'], /^(wrk \S+)/m),
     ab: v('ab', ['-V'], /^This is (ApacheBench, Version \S+)/m),
+    autocannon: autocannonVersion() && `autocannon ${autocannonVersion()}`,
   };
 }

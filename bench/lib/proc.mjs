@@ -46,7 +46,18 @@ export function rssBytes(pid) {
   }
 }
 
+const HAVE_PROC = existsSync('/proc/self/stat');
+
+/** A process is there and not a zombie (/proc); without /proc (macOS), signal 0 answers. */
 export function alive(pid) {
+  if (!HAVE_PROC) {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
   try {
     const s = readFileSync(`/proc/${pid}/stat`, 'latin1');
     return s.slice(s.lastIndexOf(')') + 2, s.lastIndexOf(')') + 3) !== 'Z';

@@ -51,23 +51,41 @@ function mdTable(head, body) {
   ].join('\n');
 }
 
+/** The load generator line of results.md (results written before --load existed ran wrk and ab). */
+function loadText(res) {
+  const l = res.config.load;
+  if (!l) return `Load generator: ${res.machine.wrk} with ${res.machine.ab}.`;
+  return `Load generator: **${l.command}** (${l.why}).`;
+}
+
 export function markdown(res) {
   const m = res.machine;
+  const load = res.config.load;
   const out = [];
   out.push('# tcp-prefork: npm run bench', '');
   out.push(
-    `${m.date} · ${m.cpus} CPUs (${m.cpuModel}) · Node ${m.node} · ${m.wrk} · ${m.ab} · load average ${m.loadavgStart.join(' ')} at start, ${m.loadavgEnd?.join(' ') ?? '-'} at end`,
+    `${m.date} · ${m.cpus} CPUs (${m.cpuModel}) · Node ${m.node} · load average ${m.loadavgStart.join(' ')} at start, ${m.loadavgEnd?.join(' ') ?? '-'} at end`,
+    '',
+  );
+  out.push(
+    `${loadText(res)} Ratios (server / baseline, both measured with the same generator in the same run) are comparable ` +
+      'across load generators; absolute req/s figures are not: autocannon, a Node.js client, saturates sooner than wrk, ' +
+      'so with it the absolute figures mostly measure the client.',
     '',
   );
   if (m.warning) out.push(`> Warning: ${m.warning}.`, '');
+  for (const w of load?.warnings ?? []) out.push(`> Warning: ${w}.`, '');
   out.push(
     `Medians of ${res.config.rounds} alternating rounds of ${res.config.duration} s per side${res.config.quick ? ' (--quick)' : ''}. ` +
       'ratio = server / baseline (for CPU and memory rows lower is better; for req/s higher is better). ' +
-      "Pinned runs (item 1, 7) with the server's CPU more than 25% busy outside the server are run again.",
+      (load?.pinned === false
+        ? 'Items 1 and 7 ran unpinned (no taskset).'
+        : "Pinned runs (item 1, 7) with the server's CPU more than 25% busy outside the server are run again."),
     '',
   );
   out.push(mdTable(['item', 'case', 'server', 'baseline', 'ratio', 'target', 'result'], res.rows.map(rowCells)), '');
   const d = res.items['3'];
+  if (d?.note) out.push('## Connection distribution (item 3)', '', d.note, '');
   if (d?.modes) {
     out.push('## Connection distribution (item 3)', '');
     out.push(`${d.connections} connections to a 2-worker server; ${d.method}. Median round shown.`, '');
@@ -153,7 +171,8 @@ export function svgChart(res) {
   text(
     10,
     y + 6,
-    `${res.machine.date} · ${res.machine.cpus} CPUs · Node ${res.machine.node} · medians of ${res.config.rounds} rounds of ${res.config.duration} s`,
+    `${res.machine.date} · ${res.machine.cpus} CPUs · Node ${res.machine.node} · medians of ${res.config.rounds} rounds of ${res.config.duration} s` +
+      ` · load: ${res.config.load?.command ?? `${res.machine.wrk}, ${res.machine.ab}`} (compare ratios, not req/s, across generators)`,
     'font-size="11" fill="#555"',
   );
   y += 18;
