@@ -14,7 +14,9 @@
 // the frame is joined with one copy into `span`. A chunk that cannot complete
 // a frame of known length is kept without calling the core.
 import { existsSync, readFileSync } from 'node:fs';
+import { instantiateSync } from '@assemblyscript/loader';
 import * as S from '../assembly/status.js';
+import { CoreAbort } from './errors.js';
 import { Held } from './held.js';
 import { readProxy, type ProxyResult } from './proxy.js';
 
@@ -30,7 +32,6 @@ interface WasmMemory {
 }
 declare const WebAssembly: {
   Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: object };
 };
 
 interface CoreExports {
@@ -58,11 +59,6 @@ interface CoreExports {
   settings_reset(): void;
 }
 
-/** Raised when the core aborts: a bug in the core, never bad input. */
-export class CoreAbort extends Error {
-  readonly code = 'ERR_CORE_ABORT';
-}
-
 function wasmUrl(): URL {
   // build/src/core.js finds ../core.wasm; src/core.ts (tests) finds ../build/core.wasm.
   for (const rel of ['../core.wasm', '../build/core.wasm']) {
@@ -84,6 +80,8 @@ const FastBuffer: BufferCtor | null = typeof species === 'function' && species !
 
 export class Core {
   readonly exports: CoreExports;
+  /** The loader's reader of an AssemblyScript string (a static one: the core allocates no managed objects). */
+  readonly #getString: (ptr: number) => string;
   readonly memory: WasmMemory;
   #buffer!: ArrayBuffer;
   u8!: Uint8Array;
@@ -116,13 +114,27 @@ export class Core {
 
   constructor() {
     compiled ??= new WebAssembly.Module(readFileSync(wasmUrl()));
-    const instance = new WebAssembly.Instance(compiled, {
+    // The loader instantiates (cold path): it gives __getString for the core's
+    // static strings, here for the abort's message and file. The hot path calls
+    // the raw exports of `instance`, not the loader's wrappers.
+    let getString: ((ptr: number) => string) | null = null;
+    const text = (ptr: number) => {
+      if (getString === null || ptr === 0) return '';
+      try {
+        return getString(ptr);
+      } catch {
+        return `<string at ${ptr}>`;
+      }
+    };
+    const { instance, exports: util } = instantiateSync<Record<string, unknown>>(compiled as never, {
       env: {
-        abort(_msg: number, _file: number, line: number, col: number) {
-          throw new CoreAbort(`tcp-prefork core aborted at ${line}:${col}`);
+        abort(msg: number, file: number, line: number, column: number) {
+          throw new CoreAbort(text(msg), text(file), line, column);
         },
       },
     });
+    getString = util.__getString;
+    this.#getString = util.__getString;
     this.exports = instance.exports as unknown as CoreExports;
     this.memory = this.exports.memory;
     this.#feed = this.exports.feed;
@@ -421,7 +433,7 @@ export class Core {
   #keep(h: Held, chunk: Uint8Array, n: number, count: number, hold: number, error: number): void {
     if (count > 0 && this.frames[0] < 0) {
       const k = -this.frames[0];
-      if (h.bytes !== k) throw new CoreAbort(`tcp-prefork core: a frame began ${k} bytes back, ${h.bytes} are held`);
+      if (h.bytes !== k) throw new CoreAbort(`a frame began ${k} bytes back, ${h.bytes} are held`);
       this.span = h.join(chunk, this.frames[1] - k);
       this.#heldBytes -= h.release();
     }
@@ -432,11 +444,11 @@ export class Core {
     }
     if (hold < 0) {
       if (h.bytes !== -hold)
-        throw new CoreAbort(`tcp-prefork core: a frame goes on from ${-hold} bytes back, ${h.bytes} are held`);
+        throw new CoreAbort(`a frame goes on from ${-hold} bytes back, ${h.bytes} are held`);
       this.#heldBytes += h.add(chunk, 0);
       return;
     }
-    if (h.bytes !== 0) throw new CoreAbort(`tcp-prefork core: ${h.bytes} held bytes were dropped`);
+    if (h.bytes !== 0) throw new CoreAbort(`${h.bytes} held bytes were dropped`);
     this.#heldBytes += h.add(chunk, hold);
   }
 
@@ -499,6 +511,11 @@ export class Core {
     this.views();
     this.u8.set(bytes, ptr + offset);
     return offset + bytes.length;
+  }
+
+  /** Reads a static string of the core (AssemblyScript's UTF-16 layout) with the loader's __getString. */
+  string(ptr: number): string {
+    return this.#getString(ptr);
   }
 
   /** Copies `len` bytes at `ptr` out of linear memory. */

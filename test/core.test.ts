@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { createHash } from 'node:crypto';
 import { core, Core } from '../src/core.js';
 import { Settings } from '../src/settings.js';
-import { framingError } from '../src/errors.js';
+import { CoreAbort, framingError } from '../src/errors.js';
 import {
   type GenFrame,
   type LengthCfg,
@@ -1198,5 +1198,28 @@ describe('many connections', () => {
       expect(got[i]?.toString()).toBe(frame(i).toString());
       c.close(conn[i]);
     }
+  });
+});
+
+// ============================================================== aborts
+
+describe('a core abort', () => {
+  it('is a CoreAbort that says the AssemblyScript message, file, line and column', () => {
+    // a core of its own: an abort leaves an instance in no state to go on
+    const own = new Core();
+    let err: unknown;
+    try {
+      own.exports.settings_scratch(2 ** 30); // the allocator refuses a block this large
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(CoreAbort);
+    const abort = err as CoreAbort;
+    expect(abort.code).toBe('ERR_CORE_ABORT');
+    expect(abort.reason).toBe('Allocation too large');
+    expect(abort.file).toBe('~lib/rt/tlsf.ts');
+    expect(abort.line).toBeGreaterThan(0);
+    expect(abort.column).toBeGreaterThan(0);
+    expect(abort.message).toBe(`tcp-prefork core aborted: Allocation too large at ~lib/rt/tlsf.ts:${abort.line}:${abort.column}`);
   });
 });
