@@ -81,25 +81,27 @@ const PROXY_MAX: i32 = 16 + 4096;
 
 // ---------------------------------------------------------------- connections
 
-/** Opens a connection with the current settings. Returns its record. */
-export function connOpen(): usize {
+/** Opens a connection framed by the settings of store `st` (settings.ts storeNew), as they are now. Returns its record. */
+export function connOpen(st: usize): usize {
   const c = heap.alloc(CONN_SIZE);
   memory.fill(c, 0, CONN_SIZE);
-  const mode = cfgProtocol();
+  const mode = cfgProtocol(st);
   put(c, C_MODE, mode);
   const windows = mode == PROTO_LENGTH || mode == PROTO_HTTP;
   const copy = windows ? SMALL_CHUNK : ALL;
   put(c, C_COPY, copy < copyCap ? copy : copyCap);
   put(c, C_AT, windows ? 0 : -1);
-  put(c, C_LEN, mode == PROTO_LENGTH ? cfgLengthOffset() + fieldSize(cfgLengthType()) : HEAD_WINDOW);
-  put(c, C_EOF_LEN, cfgEofLen());
-  store<u64>(c + C_EOF, cfgEof());
-  put(c, C_LTYPE, cfgLengthType());
-  put(c, C_LOFF, cfgLengthOffset());
-  put(c, C_BOFF, cfgBodyOffset());
-  put(c, C_MAX, cfgMaxLength());
-  put(c, C_HSIZE, cfgLengthOffset() + fieldSize(cfgLengthType()));
-  put(c, C_PROXY, cfgProxy() ? 1 : 0);
+  const lengthType = cfgLengthType(st);
+  const headerSize = cfgLengthOffset(st) + fieldSize(lengthType);
+  put(c, C_LEN, mode == PROTO_LENGTH ? headerSize : HEAD_WINDOW);
+  put(c, C_EOF_LEN, cfgEofLen(st));
+  store<u64>(c + C_EOF, cfgEof(st));
+  put(c, C_LTYPE, lengthType);
+  put(c, C_LOFF, cfgLengthOffset(st));
+  put(c, C_BOFF, cfgBodyOffset(st));
+  put(c, C_MAX, cfgMaxLength(st));
+  put(c, C_HSIZE, headerSize);
+  put(c, C_PROXY, cfgProxy(st) ? 1 : 0);
   return c;
 }
 

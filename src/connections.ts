@@ -81,6 +81,7 @@ export abstract class Connections {
   #now = 0;
 
   // Config, set by the worker from the master's settings.
+  protected store = 0;
   protected raw = true;
   protected proxy = false;
   protected http = false;
@@ -148,7 +149,7 @@ export abstract class Connections {
   /** Serves an accepted socket; accept runs now, or once the PROXY header has arrived. */
   protected open(socket: net.Socket, remote: Remote): void {
     const now = Date.now();
-    const conn = new Connection(socket, remote, this.raw && !this.proxy ? 0 : this.#core.open(), now);
+    const conn = new Connection(socket, remote, this.raw && !this.proxy ? 0 : this.#core.open(this.store), now);
     this.#conns.set(remote.id, conn);
     this.counters.accepted++;
     this.loadChanged();

@@ -42,21 +42,25 @@ interface CoreExports {
   feed_more(conn: number, at: number, end: number): number;
   feed_words(conn: number, n: number, w0: number, w1: number, w2: number, w3: number): number;
   set_copy_limit(n: number): void;
-  conn_open(): number;
+  conn_open(store: number): number;
   conn_close(conn: number): void;
   conn_buffered(conn: number): number;
   conn_held(conn: number): number;
   set_memory_limit(pages: number): void;
+  store_new(): number;
+  store_free(store: number): void;
   settings_scratch(n: number): number;
-  setting_set(keyLen: number, tag: number, num: number, valLen: number): number;
-  setting_find(keyLen: number): number;
-  setting_count(): number;
-  setting_read(i: number): number;
-  setting_key(i: number): void;
-  setting_allowed(i: number): void;
-  settings_serialize(): number;
-  settings_load(len: number): number;
-  settings_reset(): void;
+  setting_set(store: number, keyLen: number, tag: number, num: number, valLen: number): number;
+  setting_find(store: number, keyLen: number): number;
+  setting_count(store: number): number;
+  setting_read(store: number, i: number): number;
+  setting_key(store: number, i: number): number;
+  settings_serialize(store: number): number;
+  settings_load(store: number, len: number): number;
+  settings_reset(store: number): void;
+  schema_count(): number;
+  schema_name(i: number): number;
+  schema_allowed(i: number): number;
 }
 
 function wasmUrl(): URL {
@@ -167,9 +171,9 @@ export class Core {
     return this.f64[(this.#ctrl + S.CTRL_NUM) >> 1];
   }
 
-  /** Opens a connection's framing state with the current settings. */
-  open(): number {
-    const conn = this.exports.conn_open();
+  /** Opens a connection's framing state with the settings of `store` (a Settings' `store`) as they are now. */
+  open(store: number): number {
+    const conn = this.exports.conn_open(store);
     this.views();
     let slot = this.#freeSlots.pop();
     if (slot === undefined) {
@@ -443,8 +447,7 @@ export class Core {
       return;
     }
     if (hold < 0) {
-      if (h.bytes !== -hold)
-        throw new CoreAbort(`a frame goes on from ${-hold} bytes back, ${h.bytes} are held`);
+      if (h.bytes !== -hold) throw new CoreAbort(`a frame goes on from ${-hold} bytes back, ${h.bytes} are held`);
       this.#heldBytes += h.add(chunk, 0);
       return;
     }

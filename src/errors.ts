@@ -177,7 +177,9 @@ export class CoreAbort extends TcpPreforkError {
   constructor(reason: string, file = '', line = 0, column = 0) {
     super(
       'ERR_CORE_ABORT',
-      line > 0 ? `tcp-prefork core aborted: ${reason || '(no message)'} at ${file || '?'}:${line}:${column}` : `tcp-prefork core: ${reason}`,
+      line > 0
+        ? `tcp-prefork core aborted: ${reason || '(no message)'} at ${file || '?'}:${line}:${column}`
+        : `tcp-prefork core: ${reason}`,
     );
     this.reason = reason;
     this.file = file;

@@ -117,6 +117,7 @@ export class Worker extends Connections {
   #setup(msg: Extract<ToWorker, { type: 'setup' }>, handle: object | undefined): void {
     const st = this.#settings;
     st.load(Buffer.from(msg.settings, 'base64'));
+    this.store = st.store;
     const protocol = st.get('protocol');
     this.raw = protocol === 'raw';
     this.proxy = st.get('proxy_protocol') === true;
