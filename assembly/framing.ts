@@ -55,7 +55,7 @@
 // being fed, its windows, the asks and how a chunk ends (the result, and the
 // plan for the next chunk) are windows.ts; the record's layout is record.ts.
 import {
-  OK, ERR_BAD_PROXY_HEADER, ERR_OUT_OF_MEMORY, REASON_BAD_PROXY_HEADER, REASON_OUT_OF_MEMORY, PROTO_EOF, PROTO_LENGTH, PROTO_HTTP,
+  OK, PROXY_MAX, ERR_BAD_PROXY_HEADER, ERR_OUT_OF_MEMORY, REASON_BAD_PROXY_HEADER, REASON_OUT_OF_MEMORY, PROTO_EOF, PROTO_LENGTH, PROTO_HTTP,
 } from "./status";
 import { inputPtr, outputFits, outputPtr, reserveOutput } from "./memory";
 import { cfgProtocol, cfgEof, cfgEofLen, cfgLengthType, cfgLengthOffset, cfgBodyOffset, cfgMaxLength, cfgProxy } from "./settings";
@@ -66,7 +66,7 @@ import {
   C_CAP, PH_HEAD, MORE, FAIL, NEED, get, put, fail, bufPut, bufClear, bufFree,
 } from "./record";
 import {
-  ALL, SMALL_CHUNK, HEAD_WINDOW, copyCap, gN, gLo, gHi, gFs, gOut, gCount, gSpan,
+  ALL, SMALL_CHUNK, HEAD_WINDOW, copyCap, chunkLen, windowLo, windowHi, frameStart, nextTriple, frameCount, spanReturned,
   chunkBegin, chunkWindows, chunkMore, chunkFrom, emit, reach, ask, stop, needMore, finish,
 } from "./windows";
 import { eofStep, eofWhole } from "./frame_eof";
@@ -75,9 +75,6 @@ import { httpStep, httpRun } from "./frame_http";
 
 // setCopyLimit lives with the windows it caps; index.ts exports it from here.
 export { setCopyLimit } from "./windows";
-
-// The longest PROXY header proxy.ts accepts (v2: 16 bytes and 4096 of addresses/TLVs).
-const PROXY_MAX: i32 = 16 + 4096;
 
 // ---------------------------------------------------------------- connections
 
@@ -130,21 +127,21 @@ export function connBuffered(c: usize): i32 {
 function proxyStep(c: usize): i32 {
   const blen = get(c, C_BLEN);
   let k = PROXY_MAX - blen;
-  if (k > gN) k = gN;
-  if (!reach(0) || gHi < k) return ask(0, k, 0);
+  if (k > chunkLen) k = chunkLen;
+  if (!reach(0) || windowHi < k) return ask(0, k, 0);
   const input = inputPtr();
   let r: i32;
   if (blen == 0) {
     r = proxyHeader(input, k);
-    if (r == PROXY_MORE && !bufPut(c, 0, input, k)) return fail(c, ERR_OUT_OF_MEMORY, REASON_OUT_OF_MEMORY, 0, gN);
+    if (r == PROXY_MORE && !bufPut(c, 0, input, k)) return fail(c, ERR_OUT_OF_MEMORY, REASON_OUT_OF_MEMORY, 0, chunkLen);
   } else {
-    if (!bufPut(c, blen, input, k)) return fail(c, ERR_OUT_OF_MEMORY, REASON_OUT_OF_MEMORY, 0, gN);
+    if (!bufPut(c, blen, input, k)) return fail(c, ERR_OUT_OF_MEMORY, REASON_OUT_OF_MEMORY, 0, chunkLen);
     r = proxyHeader(<usize>get(c, C_BUF), blen + k);
     if (r >= 0) r -= blen;
   }
   // A header is at most PROXY_MAX bytes, so "more" means the whole chunk was taken.
   if (r == PROXY_MORE) return MORE;
-  if (r < 0) return fail(c, ERR_BAD_PROXY_HEADER, REASON_BAD_PROXY_HEADER, -blen, gN);
+  if (r < 0) return fail(c, ERR_BAD_PROXY_HEADER, REASON_BAD_PROXY_HEADER, -blen, chunkLen);
   put(c, C_PROXY, 0);
   bufClear(c);
   return r;
@@ -153,7 +150,7 @@ function proxyStep(c: usize): i32 {
 // ---------------------------------------------------------------- the chunk loop
 
 function run(c: usize): i32 {
-  const n = gN;
+  const n = chunkLen;
   if (get(c, C_PROXY) != 0) {
     const r = proxyStep(c);
     if (r == NEED) return needMore();
@@ -162,19 +159,19 @@ function run(c: usize): i32 {
     chunkFrom(r);
   }
   const mode = get(c, C_MODE);
-  if (mode == PROTO_EOF && gFs >= 0 && gLo == 0 && gHi == n && !gSpan) return eofWhole(c, n, gFs, gOut, gCount);
-  while (gFs < n) {
+  if (mode == PROTO_EOF && frameStart >= 0 && windowLo == 0 && windowHi == n && !spanReturned) return eofWhole(c, n, frameStart, nextTriple, frameCount);
+  while (frameStart < n) {
     let r: i32;
-    if (gFs >= 0 && get(c, C_PHASE) == PH_HEAD) {
+    if (frameStart >= 0 && get(c, C_PHASE) == PH_HEAD) {
       // fresh frames: the loops in locals first
       if (mode == PROTO_LENGTH) lengthRun(c);
       else if (mode == PROTO_HTTP) httpRun(c);
-      if (gFs >= n) break;
+      if (frameStart >= n) break;
     }
     if (mode == PROTO_EOF) r = eofStep(c);
     else if (mode == PROTO_LENGTH) r = lengthStep(c);
     else if (mode == PROTO_HTTP) r = httpStep(c);
-    else r = n - gFs; // raw: the rest of the chunk
+    else r = n - frameStart; // raw: the rest of the chunk
     if (r > 0) {
       emit(c, r);
       continue;

@@ -1,7 +1,7 @@
 // The control block, the reused input/output areas, and the SIMD searches.
 // Everything here lives in linear memory allocated with `heap.*`: the core
 // creates no managed objects, so `--runtime minimal` never has garbage to find.
-import { CTRL_WORDS, CTRL_IN_PTR, CTRL_IN_CAP, CTRL_OUT_PTR } from "./status";
+import { CTRL_WORDS, CTRL_IN_PTR, CTRL_IN_CAP, CTRL_OUT_PTR, INPUT_AREA_MIN } from "./status";
 
 /** The control block: fixed words both sides read after every call. */
 export const CTRL: usize = memory.data(CTRL_WORDS * 4, 16);
@@ -22,7 +22,7 @@ let outCap: i32 = 0; // in triples
 export function reserveInput(n: i32): usize {
   if (n > inCap) {
     if (inPtr) heap.free(inPtr);
-    let cap = inCap < 65536 ? 65536 : inCap;
+    let cap = inCap < INPUT_AREA_MIN ? INPUT_AREA_MIN : inCap;
     while (cap < n) cap <<= 1;
     inPtr = heap.alloc(<usize>cap);
     inCap = cap;
@@ -36,13 +36,16 @@ export function inputPtr(): usize {
   return inPtr;
 }
 
+// A frame in the output area: (offset, length, flags), three i32 words.
+const TRIPLE_SIZE: usize = 12;
+
 /** Makes the output area hold at least `n` (offset, length, flags) triples. */
 export function reserveOutput(n: i32): usize {
   if (n > outCap) {
     if (outPtr) heap.free(outPtr);
     let cap = outCap < 1024 ? 1024 : outCap;
     while (cap < n) cap <<= 1;
-    outPtr = heap.alloc(<usize>cap * 12);
+    outPtr = heap.alloc(<usize>cap * TRIPLE_SIZE);
     outCap = cap;
     ctrlSet(CTRL_OUT_PTR, <i32>outPtr);
   }
@@ -58,6 +61,16 @@ export function outputFits(n: i32): bool {
 
 export function outputPtr(): usize {
   return outPtr;
+}
+
+/** Writes a frame's triple at `out` in the output area; returns where the next one goes. */
+// @ts-ignore: decorator
+@inline
+export function putTriple(out: usize, offset: i32, length: i32, flags: i32): usize {
+  store<i32>(out, offset);
+  store<i32>(out, length, 4);
+  store<i32>(out, flags, 8);
+  return out + TRIPLE_SIZE;
 }
 
 // A scratch area for the cold path (setting keys and values, serialized store).

@@ -2,20 +2,12 @@
 // with send-proxy / send-proxy-v2. Parsed before framing starts; the result
 // goes to the control block: kind, family, ports, and both addresses as 16
 // bytes each (IPv4 in the first 4).
-import { CTRL_PROXY } from "./status";
+import { CTRL_PROXY, PK_ADDRESS, PK_LOCAL, PROXY_V1_MAX, PROXY_MAX } from "./status";
 import { CTRL } from "./memory";
 
 // Results of proxyHeader.
 export const PROXY_MORE: i32 = -1;
 export const PROXY_BAD: i32 = -2;
-
-// Kinds written to CTRL_PROXY.
-export const PK_NONE: i32 = 0;
-export const PK_ADDRESS: i32 = 1;   // src/dst addresses follow
-export const PK_LOCAL: i32 = 2;     // v2 LOCAL or v1 UNKNOWN: use the socket's own addresses
-
-const V1_MAX: i32 = 107;
-const V2_MAX: i32 = 16 + 4096;
 
 // \r\n\r\n\0\r\nQUIT\n
 const SIG: usize = memory.data<u8>([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
@@ -32,7 +24,7 @@ function put(kind: i32, family: i32, sport: i32, dport: i32): void {
   store<i32>(o, dport, 12);
 }
 
-/** Clears the result (the host reads kind 0 when no header was parsed). */
+/** Clears the result (the host reads PK_NONE while no header has been parsed). */
 export function proxyClear(): void {
   memory.fill(out(), 0, 48);
 }
@@ -60,7 +52,7 @@ function v2(p: usize, n: i32): i32 {
   const fam = <i32>load<u8>(p + 13);
   const len = <i32>bswap<u16>(load<u16>(p + 14));
   const total = 16 + len;
-  if (total > V2_MAX) return PROXY_BAD;
+  if (total > PROXY_MAX) return PROXY_BAD;
   if (n < total) return PROXY_MORE;
   const a = p + 16;
   const o = out();
@@ -90,7 +82,7 @@ function v1(p: usize, n: i32): i32 {
   if (memory.compare(p, V1, <usize>k) != 0) return PROXY_BAD;
   // The line ends in CRLF within 107 bytes.
   let e = -1;
-  const lim = n < V1_MAX ? n : V1_MAX;
+  const lim = n < PROXY_V1_MAX ? n : PROXY_V1_MAX;
   for (let i = 6; i < lim; i++) {
     const c = load<u8>(p + <usize>i);
     if (c == 0x0a) return PROXY_BAD;
@@ -101,7 +93,7 @@ function v1(p: usize, n: i32): i32 {
       break;
     }
   }
-  if (e < 0) return n >= V1_MAX ? PROXY_BAD : PROXY_MORE;
+  if (e < 0) return n >= PROXY_V1_MAX ? PROXY_BAD : PROXY_MORE;
   const end = p + <usize>e;
   let q = p + 6;
   const o = out();

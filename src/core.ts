@@ -146,8 +146,8 @@ export class Core {
     this.#feedWords = this.exports.feed_words;
     this.#ctrl = this.exports.ctrl() >> 2;
     this.#refresh();
-    this.#inPtr = this.exports.reserve_input(65536);
-    this.#inCap = 65536;
+    this.#inPtr = this.exports.reserve_input(S.INPUT_AREA_MIN);
+    this.#inCap = S.INPUT_AREA_MIN;
     this.#refresh();
   }
 
