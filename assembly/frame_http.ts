@@ -1,7 +1,8 @@
 // http framing (open_http_protocol): a frame is one HTTP/1.x request, its
-// head up to CRLF CRLF and then a Content-Length or chunked body. The parsing
-// is http.ts (parseHead) and chunked.ts (runChunked); this file finds the bytes for them. What
-// is read: heads and chunked bodies, never a Content-Length body, so a long
+// head up to CRLF CRLF and then a Content-Length or chunked body. The
+// parsing is http.ts (parseHead, with http_fields.ts for the header fields)
+// and chunked.ts (runChunked); this file finds the bytes for them. What is
+// read: heads and chunked bodies, never a Content-Length body, so a long
 // chunk goes through windows (a little at each predicted head after big
 // requests, the rest of the chunk after small ones). What is kept across
 // chunks: a head until its CRLF CRLF, in the record's buffer (parseHead wants

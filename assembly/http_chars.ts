@@ -1,7 +1,7 @@
 // The bytes of HTTP/1.x, as llhttp strict classifies them: token characters,
 // the authority of a request target, field values, and the SIMD skip over a
-// run of allowed bytes. Shared by the head parser (http.ts) and the
-// chunked-body machine (chunked.ts).
+// run of allowed bytes. Shared by the head parser (http.ts, http_fields.ts)
+// and the chunked-body machine (chunked.ts).
 
 // tchar (RFC 9110 5.6.2) lookup: 1 for a token character.
 const TCHAR: usize = memory.data<u8>([

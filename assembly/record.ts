@@ -45,7 +45,8 @@ export const C_REASON: usize = 132;  // with C_ERR: REASON_*
 export const C_ERRAT: usize = 136;   // with C_ERR: the offending byte, counted from the end of the last chunk fed
 // The HTTP head parser's state while a head is unfinished (http.ts parseHead):
 // bytes parsed (0: none yet), its state, the current line's start, a
-// per-state word, what the head said so far, and its Content-Length.
+// per-state word, what the head said so far, and its Content-Length (those
+// two and where the value starts: http_fields.ts).
 export const C_HPOS: usize = 140;
 export const C_HSTATE: usize = 144;
 export const C_HLINE: usize = 148;
