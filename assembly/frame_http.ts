@@ -18,23 +18,62 @@
 // cut or not, from the loop in framing.ts `run`: its head (headFresh, or
 // headCont for one begun in an earlier chunk), then its body.
 import {
-  OK, ERR_FRAME_TOO_LARGE, ERR_BAD_HTTP, ERR_OUT_OF_MEMORY, FLAG_RAW, REASON_HEAD_TOO_LARGE, REASON_BODY_TOO_LARGE,
+  OK,
+  ERR_FRAME_TOO_LARGE,
+  ERR_BAD_HTTP,
+  ERR_OUT_OF_MEMORY,
+  FLAG_RAW,
+  REASON_HEAD_TOO_LARGE,
+  REASON_BODY_TOO_LARGE,
   REASON_OUT_OF_MEMORY,
-} from "./status";
-import { inputPtr, putTriple } from "./memory";
+} from './status';
+import { inputPtr, putTriple } from './memory';
+import { parseHead, headFlags, headChunked, headLength, headExpect, headClAt, headReason, headErrAt, HEAD_BAD } from './http';
+import { runChunked, chunkReason, chunkErrAt, CHUNK_MORE, CHUNK_BAD } from './chunked';
+import { isEmptyLineByte } from './http_chars';
 import {
-  parseHead, headFlags, headChunked, headLength, headExpect, headClAt, headReason, headErrAt, HEAD_BAD,
-} from "./http";
-import { runChunked, chunkReason, chunkErrAt, CHUNK_MORE, CHUNK_BAD } from "./chunked";
-import { isEmptyLineByte } from "./http_chars";
+  C_MAX,
+  C_NEED,
+  C_PHASE,
+  C_FLAGS,
+  C_CHUNK,
+  C_LAST,
+  C_PREV,
+  C_BUF,
+  C_BLEN,
+  C_HPOS,
+  PH_HEAD,
+  PH_BODY,
+  PH_CHUNKED,
+  PH_RAW,
+  PH_CLOSED,
+  MORE,
+  FAIL,
+  get,
+  put,
+  fail,
+  bufPut,
+  bufClear,
+} from './record';
 import {
-  C_MAX, C_NEED, C_PHASE, C_FLAGS, C_CHUNK, C_LAST, C_PREV, C_BUF, C_BLEN, C_HPOS,
-  PH_HEAD, PH_BODY, PH_CHUNKED, PH_RAW, PH_CLOSED, MORE, FAIL, get, put, fail, bufPut, bufClear,
-} from "./record";
-import {
-  chunkLen, windowHi, frameStart, frameCursor, nextTriple, frameCount, reach, ask, strideFor, grow, advance, setCursor, chunkFrom, afterFlags,
-  expectContinue, SMALL_HTTP_FRAME, HEAD_WINDOW,
-} from "./windows";
+  chunkLen,
+  windowHi,
+  frameStart,
+  frameCursor,
+  nextTriple,
+  frameCount,
+  reach,
+  ask,
+  strideFor,
+  grow,
+  advance,
+  setCursor,
+  chunkFrom,
+  afterFlags,
+  expectContinue,
+  SMALL_HTTP_FRAME,
+  HEAD_WINDOW,
+} from './windows';
 
 /**
  * Takes a parsed head of `head` bytes whose first byte is at chunk offset

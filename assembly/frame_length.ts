@@ -9,32 +9,74 @@
 //
 // `lengthRun` takes whole frames in locals; `lengthStep` takes one frame,
 // cut or not, from the loop in framing.ts `run`.
-import { ERR_FRAME_TOO_LARGE, ERR_BAD_LENGTH, REASON_LENGTH_NEGATIVE, REASON_LENGTH_TOO_SMALL, REASON_LENGTH_TOO_LARGE } from "./status";
-import { inputPtr, putTriple } from "./memory";
 import {
-  C_LTYPE, C_LOFF, C_BOFF, C_MAX, C_HSIZE, C_NEED, C_PHASE, C_LAST, C_PREV, C_TAIL,
-  PH_HEAD, PH_BODY, MORE, FAIL, get, put, fail,
-} from "./record";
-import { chunkLen, frameStart, windowHi, nextTriple, frameCount, reach, ask, strideFor, advance, SMALL_LENGTH_FRAME, GROW } from "./windows";
+  ERR_FRAME_TOO_LARGE,
+  ERR_BAD_LENGTH,
+  REASON_LENGTH_NEGATIVE,
+  REASON_LENGTH_TOO_SMALL,
+  REASON_LENGTH_TOO_LARGE,
+} from './status';
+import { inputPtr, putTriple } from './memory';
+import {
+  C_LTYPE,
+  C_LOFF,
+  C_BOFF,
+  C_MAX,
+  C_HSIZE,
+  C_NEED,
+  C_PHASE,
+  C_LAST,
+  C_PREV,
+  C_TAIL,
+  PH_HEAD,
+  PH_BODY,
+  MORE,
+  FAIL,
+  get,
+  put,
+  fail,
+} from './record';
+import {
+  chunkLen,
+  frameStart,
+  windowHi,
+  nextTriple,
+  frameCount,
+  reach,
+  ask,
+  strideFor,
+  advance,
+  SMALL_LENGTH_FRAME,
+  GROW,
+} from './windows';
 
 /** Bytes of a length field of pack code `t`. */
 export function fieldSize(t: i32): i32 {
-  if (t == 0x63 || t == 0x43) return 1;                                // c C
-  if (t == 0x73 || t == 0x53 || t == 0x6e || t == 0x76) return 2;      // s S n v
-  return 4;                                                            // l L N V
+  if (t == 0x63 || t == 0x43) return 1; // c C
+  if (t == 0x73 || t == 0x53 || t == 0x6e || t == 0x76) return 2; // s S n v
+  return 4; // l L N V
 }
 
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline function readLength(p: usize, t: i32): i64 {
   switch (t) {
-    case 0x63: return <i64>load<i8>(p);                      // c
-    case 0x43: return <i64>load<u8>(p);                      // C
-    case 0x73: return <i64>load<i16>(p);                     // s (little-endian machine order)
-    case 0x53: case 0x76: return <i64>load<u16>(p);          // S v
-    case 0x6e: return <i64>bswap<u16>(load<u16>(p));         // n
-    case 0x6c: return <i64>load<i32>(p);                     // l
-    case 0x4e: return <i64>bswap<u32>(load<u32>(p));         // N
-    default: return <i64>load<u32>(p);                       // L V
+    case 0x63:
+      return <i64>load<i8>(p); // c
+    case 0x43:
+      return <i64>load<u8>(p); // C
+    case 0x73:
+      return <i64>load<i16>(p); // s (little-endian machine order)
+    case 0x53:
+    case 0x76:
+      return <i64>load<u16>(p); // S v
+    case 0x6e:
+      return <i64>bswap<u16>(load<u16>(p)); // n
+    case 0x6c:
+      return <i64>load<i32>(p); // l
+    case 0x4e:
+      return <i64>bswap<u32>(load<u32>(p)); // N
+    default:
+      return <i64>load<u32>(p); // L V
   }
 }
 

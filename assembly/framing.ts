@@ -55,26 +55,89 @@
 // being fed, its windows, the asks and how a chunk ends (the result, and the
 // plan for the next chunk) are windows.ts; the record's layout is record.ts.
 import {
-  OK, PROXY_MAX, ERR_BAD_PROXY_HEADER, ERR_OUT_OF_MEMORY, REASON_BAD_PROXY_HEADER, REASON_OUT_OF_MEMORY, PROTO_EOF, PROTO_LENGTH, PROTO_HTTP,
-} from "./status";
-import { inputPtr, outputFits, outputPtr, reserveOutput } from "./memory";
-import { cfgProtocol, cfgEof, cfgEofLen, cfgLengthType, cfgLengthOffset, cfgBodyOffset, cfgMaxLength, cfgProxy } from "./settings";
-import { proxyHeader, proxyClear, PROXY_MORE } from "./proxy";
+  OK,
+  PROXY_MAX,
+  ERR_BAD_PROXY_HEADER,
+  ERR_OUT_OF_MEMORY,
+  REASON_BAD_PROXY_HEADER,
+  REASON_OUT_OF_MEMORY,
+  PROTO_EOF,
+  PROTO_LENGTH,
+  PROTO_HTTP,
+} from './status';
+import { inputPtr, outputFits, outputPtr, reserveOutput } from './memory';
 import {
-  C_MODE, C_COPY, C_HAVE, C_AT, C_LEN, C_EOF, C_EOF_LEN, C_LTYPE, C_LOFF, C_BOFF, C_MAX,
-  C_HSIZE, C_PHASE, C_ERR, C_ERRAT, C_PROXY, C_BUF, C_BLEN, CONN_SIZE,
-  C_CAP, PH_HEAD, MORE, FAIL, NEED, get, put, fail, bufPut, bufClear, bufFree,
-} from "./record";
+  cfgProtocol,
+  cfgEof,
+  cfgEofLen,
+  cfgLengthType,
+  cfgLengthOffset,
+  cfgBodyOffset,
+  cfgMaxLength,
+  cfgProxy,
+} from './settings';
+import { proxyHeader, proxyClear, PROXY_MORE } from './proxy';
 import {
-  ALL, SMALL_CHUNK, HEAD_WINDOW, copyCap, chunkLen, windowLo, windowHi, frameStart, nextTriple, frameCount, spanReturned,
-  chunkBegin, chunkWindows, chunkMore, chunkFrom, emit, reach, ask, stop, needMore, finish,
-} from "./windows";
-import { eofStep, eofWhole } from "./frame_eof";
-import { lengthStep, lengthRun, fieldSize } from "./frame_length";
-import { httpStep, httpRun } from "./frame_http";
+  C_MODE,
+  C_COPY,
+  C_HAVE,
+  C_AT,
+  C_LEN,
+  C_EOF,
+  C_EOF_LEN,
+  C_LTYPE,
+  C_LOFF,
+  C_BOFF,
+  C_MAX,
+  C_HSIZE,
+  C_PHASE,
+  C_ERR,
+  C_ERRAT,
+  C_PROXY,
+  C_BUF,
+  C_BLEN,
+  CONN_SIZE,
+  C_CAP,
+  PH_HEAD,
+  MORE,
+  FAIL,
+  NEED,
+  get,
+  put,
+  fail,
+  bufPut,
+  bufClear,
+  bufFree,
+} from './record';
+import {
+  ALL,
+  SMALL_CHUNK,
+  HEAD_WINDOW,
+  copyCap,
+  chunkLen,
+  windowLo,
+  windowHi,
+  frameStart,
+  nextTriple,
+  frameCount,
+  spanReturned,
+  chunkBegin,
+  chunkWindows,
+  chunkMore,
+  chunkFrom,
+  emit,
+  reach,
+  ask,
+  stop,
+  needMore,
+  finish,
+} from './windows';
+import { eofStep, eofWhole } from './frame_eof';
+import { lengthStep, lengthRun, fieldSize } from './frame_length';
+import { httpStep, httpRun } from './frame_http';
 
 // setCopyLimit lives with the windows it caps; index.ts exports it from here.
-export { setCopyLimit } from "./windows";
+export { setCopyLimit } from './windows';
 
 // ---------------------------------------------------------------- connections
 
@@ -159,7 +222,8 @@ function run(c: usize): i32 {
     chunkFrom(r);
   }
   const mode = get(c, C_MODE);
-  if (mode == PROTO_EOF && frameStart >= 0 && windowLo == 0 && windowHi == n && !spanReturned) return eofWhole(c, n, frameStart, nextTriple, frameCount);
+  if (mode == PROTO_EOF && frameStart >= 0 && windowLo == 0 && windowHi == n && !spanReturned)
+    return eofWhole(c, n, frameStart, nextTriple, frameCount);
   while (frameStart < n) {
     let r: i32;
     if (frameStart >= 0 && get(c, C_PHASE) == PH_HEAD) {
@@ -205,9 +269,15 @@ export function feed(c: usize, n: i32, valid: i32): i32 {
   return start(c, n, valid);
 }
 
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline function start(c: usize, n: i32, valid: i32): i32 {
-  if (get(c, C_MODE) == PROTO_EOF && valid == n && (get(c, C_HAVE) | get(c, C_ERR) | get(c, C_PROXY)) == 0 && n > 0 && outputFits(n)) {
+  if (
+    get(c, C_MODE) == PROTO_EOF &&
+    valid == n &&
+    (get(c, C_HAVE) | get(c, C_ERR) | get(c, C_PROXY)) == 0 &&
+    n > 0 &&
+    outputFits(n)
+  ) {
     return eofWhole(c, n, 0, outputPtr(), 0);
   }
   chunkBegin(n);

@@ -12,33 +12,58 @@
 // looked at twice. Each header line's meaning is read when its CRLF arrives,
 // by http_fields.ts.
 import {
-  FLAG_CLOSE, FLAG_UPGRADE,
-  REASON_BAD_METHOD, REASON_BAD_TARGET, REASON_BAD_VERSION,
-  REASON_BARE_LF, REASON_BARE_CR, REASON_BAD_HEADER_NAME, REASON_BAD_HEADER_VALUE, REASON_OBS_FOLD,
+  FLAG_CLOSE,
+  FLAG_UPGRADE,
+  REASON_BAD_METHOD,
+  REASON_BAD_TARGET,
+  REASON_BAD_VERSION,
+  REASON_BARE_LF,
+  REASON_BARE_CR,
+  REASON_BAD_HEADER_NAME,
+  REASON_BAD_HEADER_VALUE,
+  REASON_OBS_FOLD,
   REASON_BAD_TRANSFER_ENCODING,
-} from "./status";
-import { C_HPOS, C_HSTATE, C_HLINE, C_HAUX, get, put } from "./record";
-import { CR, LF, SP, isT, isServer, isAlpha, isOws, skipAllowed } from "./http_chars";
+} from './status';
+import { C_HPOS, C_HSTATE, C_HLINE, C_HAUX, get, put } from './record';
+import { CR, LF, SP, isT, isServer, isAlpha, isOws, skipAllowed } from './http_chars';
 import {
-  B_FIELD, B_MINOR1, B_CONNECT, B_CL, B_TE, B_CHUNKED, B_CLOSE, B_KEEP_ALIVE, B_CONN_UPGRADE, B_UPGRADE, B_EXPECT,
-  headBits, contentLength, contentLengthAt, fieldErrAt, fieldsBegin, fieldsResume, fieldsSave, headSaid, fieldLine,
-} from "./http_fields";
+  B_FIELD,
+  B_MINOR1,
+  B_CONNECT,
+  B_CL,
+  B_TE,
+  B_CHUNKED,
+  B_CLOSE,
+  B_KEEP_ALIVE,
+  B_CONN_UPGRADE,
+  B_UPGRADE,
+  B_EXPECT,
+  headBits,
+  contentLength,
+  contentLengthAt,
+  fieldErrAt,
+  fieldsBegin,
+  fieldsResume,
+  fieldsSave,
+  headSaid,
+  fieldLine,
+} from './http_fields';
 
 // Head parser states (C_HSTATE): the request line's parts, then header lines.
 const RL_METHOD: i32 = 0;
-const RL_TARGET: i32 = 1;     // the target's first byte
-const RL_SCHEMA: i32 = 2;     // absolute-form: letters up to ':'
+const RL_TARGET: i32 = 1; // the target's first byte
+const RL_SCHEMA: i32 = 2; // absolute-form: letters up to ':'
 const RL_SLASH1: i32 = 3;
 const RL_SLASH2: i32 = 4;
-const RL_SERVER: i32 = 5;     // authority (absolute-form, or a CONNECT target)
-const RL_SERVER_AT: i32 = 6;  // just after an '@' in the authority
-const RL_PATH: i32 = 7;       // path, query, fragment: any VCHAR
-const RL_VERSION: i32 = 8;    // C_HAUX: bytes of "HTTP/1.x\r\n" matched
-const H_LINE: i32 = 9;        // a header line's first byte, or the final CR
+const RL_SERVER: i32 = 5; // authority (absolute-form, or a CONNECT target)
+const RL_SERVER_AT: i32 = 6; // just after an '@' in the authority
+const RL_PATH: i32 = 7; // path, query, fragment: any VCHAR
+const RL_VERSION: i32 = 8; // C_HAUX: bytes of "HTTP/1.x\r\n" matched
+const H_LINE: i32 = 9; // a header line's first byte, or the final CR
 const H_NAME: i32 = 10;
-const H_VALUE: i32 = 11;      // C_HAUX: the colon's offset
-const H_LF: i32 = 12;         // after a header line's CR
-const H_END_LF: i32 = 13;     // after the final CR
+const H_VALUE: i32 = 11; // C_HAUX: the colon's offset
+const H_LF: i32 = 12; // after a header line's CR
+const H_END_LF: i32 = 13; // after the final CR
 
 // "CONNECT " and "HTTP/1.0" as little-endian words.
 const CONNECT_SP: u64 = 0x205443454e4e4f43;
@@ -54,8 +79,8 @@ export const HEAD_BAD: i32 = -1;
 export let headFlags: i32 = 0;
 export let headChunked: bool = false;
 export let headLength: i64 = 0;
-export let headExpect: bool = false;   // answer 100 Continue before the body
-export let headClAt: i32 = 0;          // where the Content-Length value starts
+export let headExpect: bool = false; // answer 100 Continue before the body
+export let headClAt: i32 = 0; // where the Content-Length value starts
 // With HEAD_BAD: REASON_* and the offending byte's offset in the head.
 export let headReason: i32 = 0;
 export let headErrAt: i32 = 0;
@@ -111,8 +136,10 @@ export function parseHead(c: usize, p: usize, n: i32, max: i64): i32 {
           state = RL_SERVER;
           break;
         }
-        if (b == 0x2f || b == 0x2a) state = RL_PATH; // origin-form, or '*'
-        else if (isAlpha(b)) state = RL_SCHEMA; // absolute-form
+        if (b == 0x2f || b == 0x2a)
+          state = RL_PATH; // origin-form, or '*'
+        else if (isAlpha(b))
+          state = RL_SCHEMA; // absolute-form
         else return bad(REASON_BAD_TARGET, <i32>(q - p));
         q++;
         break;
@@ -193,7 +220,7 @@ export function parseHead(c: usize, p: usize, n: i32, max: i64): i32 {
           state = H_END_LF;
         } else if (b == LF) {
           return bad(REASON_BARE_LF, <i32>(q - p));
-        } else if (isOws(b) && (headBits & B_FIELD)) {
+        } else if (isOws(b) && headBits & B_FIELD) {
           return bad(REASON_OBS_FOLD, <i32>(q - p));
         } else {
           return bad(REASON_BAD_HEADER_NAME, <i32>(q - p));

@@ -7,24 +7,28 @@
 // request unframeable is refused with a reason (status.ts REASON_*) and the
 // offending byte's offset.
 import {
-  REASON_BODY_TOO_LARGE, REASON_BAD_CONTENT_LENGTH, REASON_DUPLICATE_CONTENT_LENGTH, REASON_TE_AND_CL,
-  REASON_BAD_TRANSFER_ENCODING, REASON_TE_IN_HTTP10,
-} from "./status";
-import { C_HBITS, C_HCL, C_HCLAT, get, put } from "./record";
-import { SP, isOws, eqLower } from "./http_chars";
+  REASON_BODY_TOO_LARGE,
+  REASON_BAD_CONTENT_LENGTH,
+  REASON_DUPLICATE_CONTENT_LENGTH,
+  REASON_TE_AND_CL,
+  REASON_BAD_TRANSFER_ENCODING,
+  REASON_TE_IN_HTTP10,
+} from './status';
+import { C_HBITS, C_HCL, C_HCLAT, get, put } from './record';
+import { SP, isOws, eqLower } from './http_chars';
 
 // What the head has said so far (headBits).
-export const B_FIELD: i32 = 1;         // a header line was read
-export const B_MINOR1: i32 = 2;        // HTTP/1.1 (else 1.0)
-export const B_CONNECT: i32 = 4;       // method CONNECT
-export const B_CL: i32 = 8;            // Content-Length seen
-export const B_TE: i32 = 16;           // Transfer-Encoding seen
-export const B_CHUNKED: i32 = 32;      // ... and its last coding is chunked
-export const B_CLOSE: i32 = 64;        // Connection: close
-export const B_KEEP_ALIVE: i32 = 128;  // Connection: keep-alive
+export const B_FIELD: i32 = 1; // a header line was read
+export const B_MINOR1: i32 = 2; // HTTP/1.1 (else 1.0)
+export const B_CONNECT: i32 = 4; // method CONNECT
+export const B_CL: i32 = 8; // Content-Length seen
+export const B_TE: i32 = 16; // Transfer-Encoding seen
+export const B_CHUNKED: i32 = 32; // ... and its last coding is chunked
+export const B_CLOSE: i32 = 64; // Connection: close
+export const B_KEEP_ALIVE: i32 = 128; // Connection: keep-alive
 export const B_CONN_UPGRADE: i32 = 256; // Connection: upgrade
-export const B_UPGRADE: i32 = 512;     // a non-empty Upgrade header
-export const B_EXPECT: i32 = 1024;     // Expect: 100-continue
+export const B_UPGRADE: i32 = 512; // a non-empty Upgrade header
+export const B_EXPECT: i32 = 1024; // Expect: 100-continue
 
 // The head being parsed: what it has said, its Content-Length (with B_CL)
 // and where that value starts in the head.
@@ -35,7 +39,7 @@ export let contentLengthAt: i32 = 0;
 export let fieldErrAt: i32 = 0;
 
 /** A new head: nothing said yet. */
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline export function fieldsBegin(): void {
   headBits = 0;
   contentLength = 0;
@@ -43,7 +47,7 @@ export let fieldErrAt: i32 = 0;
 }
 
 /** A head resumed: what record `c` kept of it. */
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline export function fieldsResume(c: usize): void {
   headBits = get(c, C_HBITS);
   contentLength = load<i64>(c + C_HCL);
@@ -51,7 +55,7 @@ export let fieldErrAt: i32 = 0;
 }
 
 /** Keeps what the unfinished head has said in record `c`. */
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline export function fieldsSave(c: usize): void {
   put(c, C_HBITS, headBits);
   store<i64>(c + C_HCL, contentLength);
@@ -59,7 +63,7 @@ export let fieldErrAt: i32 = 0;
 }
 
 /** The request line or the head's shape said `bit` (B_CONNECT, B_MINOR1, B_FIELD). */
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline export function headSaid(bit: i32): void {
   headBits |= bit;
 }
@@ -77,25 +81,35 @@ const F_EXPECT: i32 = 5;
  * OR-ing 0x20 lowercases its letters and turns no other tchar into a letter
  * or '-': whole words compare case-insensitively at once.
  */
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline function fieldKind(name: usize, n: i32): i32 {
   switch (n) {
     case 6:
       return (load<u32>(name) | 0x20202020) == 0x65707865 && (load<u16>(name, 4) | 0x2020) == 0x7463 ? F_EXPECT : F_NONE;
     case 7:
-      return (load<u32>(name) | 0x20202020) == 0x72677075 && (load<u16>(name, 4) | 0x2020) == 0x6461 &&
-        (load<u8>(name, 6) | 0x20) == 0x65 ? F_UPGRADE : F_NONE;
+      return (load<u32>(name) | 0x20202020) == 0x72677075 &&
+        (load<u16>(name, 4) | 0x2020) == 0x6461 &&
+        (load<u8>(name, 6) | 0x20) == 0x65
+        ? F_UPGRADE
+        : F_NONE;
     case 10:
       return (load<u64>(name) | LOWER8) == 0x697463656e6e6f63 && (load<u16>(name, 8) | 0x2020) == 0x6e6f ? F_CONNECTION : F_NONE;
     case 14:
-      return (load<u64>(name) | LOWER8) == 0x2d746e65746e6f63 && (load<u32>(name, 8) | 0x20202020) == 0x676e656c &&
-        (load<u16>(name, 12) | 0x2020) == 0x6874 ? F_CONTENT_LENGTH : F_NONE;
+      return (load<u64>(name) | LOWER8) == 0x2d746e65746e6f63 &&
+        (load<u32>(name, 8) | 0x20202020) == 0x676e656c &&
+        (load<u16>(name, 12) | 0x2020) == 0x6874
+        ? F_CONTENT_LENGTH
+        : F_NONE;
     case 16:
       return (load<u64>(name) | LOWER8) == 0x6f632d79786f7270 && (load<u64>(name, 8) | LOWER8) == 0x6e6f697463656e6e
-        ? F_CONNECTION : F_NONE;
+        ? F_CONNECTION
+        : F_NONE;
     case 17:
-      return (load<u64>(name) | LOWER8) == 0x726566736e617274 && (load<u64>(name, 8) | LOWER8) == 0x6e69646f636e652d &&
-        (load<u8>(name, 16) | 0x20) == 0x67 ? F_TRANSFER_ENCODING : F_NONE;
+      return (load<u64>(name) | LOWER8) == 0x726566736e617274 &&
+        (load<u64>(name, 8) | LOWER8) == 0x6e69646f636e652d &&
+        (load<u8>(name, 16) | 0x20) == 0x67
+        ? F_TRANSFER_ENCODING
+        : F_NONE;
     default:
       return F_NONE;
   }
@@ -107,7 +121,7 @@ const LOWER8: u64 = 0x2020202020202020;
  * fields that frame the request or steer the connection. Returns 0 or a
  * reason (fieldErrAt set).
  */
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline export function fieldLine(p: usize, line: i32, colon: i32, cr: i32, max: i64): i32 {
   const kind = fieldKind(p + <usize>line, colon - line);
   if (kind == F_NONE) return 0;
@@ -132,7 +146,7 @@ function specialField(kind: i32, p: usize, line: i32, colon: i32, cr: i32, max: 
       if (e > v) headBits |= B_UPGRADE;
       return 0;
     default:
-      if (hasToken(p, v, e, "100-continue")) headBits |= B_EXPECT;
+      if (hasToken(p, v, e, '100-continue')) headBits |= B_EXPECT;
       return 0;
   }
 }
@@ -170,7 +184,7 @@ function transferEncoding(p: usize, line: i32, v: i32, e: i32, cr: i32): i32 {
   if (e == v) return reasonAt(REASON_BAD_TRANSFER_ENCODING, v);
   headBits |= B_TE;
   let i = v;
-  let chunked = false;
+  let chunked: bool = false;
   while (true) {
     while (i < cr && isOws(load<u8>(p + <usize>i))) i++;
     const s = i;
@@ -186,7 +200,7 @@ function transferEncoding(p: usize, line: i32, v: i32, e: i32, cr: i32): i32 {
 
 /** "chunked", case-insensitive, followed by spaces only. */
 function isChunked(q: usize, n: i32): bool {
-  if (n < 7 || !eqLower(q, 7, "chunked")) return false;
+  if (n < 7 || !eqLower(q, 7, 'chunked')) return false;
   for (let i = 7; i < n; i++) if (load<u8>(q + <usize>i) != SP) return false;
   return true;
 }
@@ -202,9 +216,9 @@ function connection(p: usize, v: i32, e: i32): void {
     while (t > s && isOws(load<u8>(p + <usize>(t - 1)))) t--;
     const q = p + <usize>s;
     const len = t - s;
-    if (eqLower(q, len, "close")) headBits |= B_CLOSE;
-    else if (eqLower(q, len, "keep-alive")) headBits |= B_KEEP_ALIVE;
-    else if (eqLower(q, len, "upgrade")) headBits |= B_CONN_UPGRADE;
+    if (eqLower(q, len, 'close')) headBits |= B_CLOSE;
+    else if (eqLower(q, len, 'keep-alive')) headBits |= B_KEEP_ALIVE;
+    else if (eqLower(q, len, 'upgrade')) headBits |= B_CONN_UPGRADE;
     i++;
   }
 }
@@ -228,4 +242,3 @@ function reasonAt(reason: i32, at: i32): i32 {
   fieldErrAt = at;
   return reason;
 }
-

@@ -2,8 +2,8 @@
 // with send-proxy / send-proxy-v2. Parsed before framing starts; the result
 // goes to the control block: kind, family, ports, and both addresses as 16
 // bytes each (IPv4 in the first 4).
-import { CTRL_PROXY, PK_ADDRESS, PK_LOCAL, PROXY_V1_MAX, PROXY_MAX } from "./status";
-import { CTRL } from "./memory";
+import { CTRL_PROXY, PK_ADDRESS, PK_LOCAL, PROXY_V1_MAX, PROXY_MAX } from './status';
+import { CTRL } from './memory';
 
 // Results of proxyHeader.
 export const PROXY_MORE: i32 = -1;
@@ -13,8 +13,10 @@ export const PROXY_BAD: i32 = -2;
 const SIG: usize = memory.data<u8>([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
 const V1: usize = memory.data<u8>([0x50, 0x52, 0x4f, 0x58, 0x59, 0x20]); // "PROXY "
 
-// @ts-ignore: decorator
-@inline function out(): usize { return CTRL + (<usize>CTRL_PROXY << 2); }
+// @ts-expect-error: decorator
+@inline function out(): usize {
+  return CTRL + ((<usize>CTRL_PROXY) << 2);
+}
 
 function put(kind: i32, family: i32, sport: i32, dport: i32): void {
   const o = out();
@@ -46,7 +48,7 @@ function v2(p: usize, n: i32): i32 {
   if (memory.compare(p, SIG, <usize>k) != 0) return PROXY_BAD;
   if (n < 16) return PROXY_MORE;
   const verCmd = <i32>load<u8>(p + 12);
-  if ((verCmd >> 4) != 2) return PROXY_BAD;
+  if (verCmd >> 4 != 2) return PROXY_BAD;
   const cmd = verCmd & 0xf;
   if (cmd > 1) return PROXY_BAD;
   const fam = <i32>load<u8>(p + 13);
@@ -57,22 +59,26 @@ function v2(p: usize, n: i32): i32 {
   const a = p + 16;
   const o = out();
   memory.fill(o + 16, 0, 32);
-  if (cmd == 0) {                       // LOCAL: a health check from the balancer itself
+  if (cmd == 0) {
+    // LOCAL: a health check from the balancer itself
     put(PK_LOCAL, 0, 0, 0);
-  } else if (fam == 0x11) {             // TCP over IPv4
+  } else if (fam == 0x11) {
+    // TCP over IPv4
     if (len < 12) return PROXY_BAD;
     memory.copy(o + 16, a, 4);
     memory.copy(o + 32, a + 4, 4);
     put(PK_ADDRESS, 4, <i32>bswap<u16>(load<u16>(a + 8)), <i32>bswap<u16>(load<u16>(a + 10)));
-  } else if (fam == 0x21) {             // TCP over IPv6
+  } else if (fam == 0x21) {
+    // TCP over IPv6
     if (len < 36) return PROXY_BAD;
     memory.copy(o + 16, a, 16);
     memory.copy(o + 32, a + 16, 16);
     put(PK_ADDRESS, 6, <i32>bswap<u16>(load<u16>(a + 32)), <i32>bswap<u16>(load<u16>(a + 34)));
-  } else if (fam == 0x00) {             // UNSPEC
+  } else if (fam == 0x00) {
+    // UNSPEC
     put(PK_LOCAL, 0, 0, 0);
   } else {
-    return PROXY_BAD;                   // UDP and unix sockets are not for a TCP server
+    return PROXY_BAD; // UDP and unix sockets are not for a TCP server
   }
   return total;
 }
@@ -98,8 +104,13 @@ function v1(p: usize, n: i32): i32 {
   let q = p + 6;
   const o = out();
   memory.fill(o + 16, 0, 32);
-  if (end - q >= 7 && load<u32>(q) == 0x4e4b4e55 /* "UNKN" */ && load<u16>(q + 4) == 0x574f /* "OW" */ && load<u8>(q + 6) == 0x4e) {
-    put(PK_LOCAL, 0, 0, 0);             // UNKNOWN: the rest of the line is ignored
+  if (
+    end - q >= 7 &&
+    load<u32>(q) == 0x4e4b4e55 /* "UNKN" */ &&
+    load<u16>(q + 4) == 0x574f /* "OW" */ &&
+    load<u8>(q + 6) == 0x4e
+  ) {
+    put(PK_LOCAL, 0, 0, 0); // UNKNOWN: the rest of the line is ignored
     return e + 2;
   }
   if (end - q < 5 || load<u8>(q) != 0x54 || load<u8>(q + 1) != 0x43 || load<u8>(q + 2) != 0x50) return PROXY_BAD;
@@ -173,8 +184,8 @@ function hex(c: i32): i32 {
 /** Textual IPv6 (with :: and an optional trailing dotted quad) into 16 bytes at dst. */
 function ip6(p: usize, end: usize, dst: usize): bool {
   // Groups before and after "::", filled from both ends.
-  let head = 0;          // groups written from the front
-  let gap = -1;          // group index where "::" sits
+  let head = 0; // groups written from the front
+  let gap = -1; // group index where "::" sits
   if (end - p >= 2 && load<u8>(p) == 0x3a && load<u8>(p + 1) == 0x3a) {
     gap = 0;
     p += 2;
@@ -189,7 +200,11 @@ function ip6(p: usize, end: usize, dst: usize): bool {
   while (p < end) {
     // A trailing dotted quad takes two groups.
     let dot = false;
-    for (let q = p; q < end && load<u8>(q) != 0x3a; q++) if (load<u8>(q) == 0x2e) { dot = true; break; }
+    for (let q = p; q < end && load<u8>(q) != 0x3a; q++)
+      if (load<u8>(q) == 0x2e) {
+        dot = true;
+        break;
+      }
     if (dot) {
       if (head > 6 || !ip4(p, end, tmp + <usize>(head * 2))) return false;
       head += 2;

@@ -7,35 +7,53 @@
 // and allowed texts stay static AssemblyScript strings, which the host reads
 // with the loader's __getString.
 import {
-  OK, ERR_INVALID_SETTING, ERR_BAD_SETTINGS_BLOB,
-  PROTO_RAW, PROTO_EOF, PROTO_LENGTH, PROTO_HTTP,
-  TAG_NONE, TAG_NUMBER, TAG_BOOL, TAG_STRING, TAG_NULL, TAG_JSON, TAG_BYTES,
-  CTRL_STR_PTR, CTRL_STR_LEN, CTRL_TAG, CTRL_ARG, CTRL_NUM,
-  MAX_EOF_LEN, MAX_PACKAGE_LENGTH, DEFAULT_PACKAGE_MAX_LENGTH, DEFAULT_INPUT_BUFFER_LIMIT,
-} from "./status";
-import { CTRL, ctrlSet, reserveScratch } from "./memory";
+  OK,
+  ERR_INVALID_SETTING,
+  ERR_BAD_SETTINGS_BLOB,
+  PROTO_RAW,
+  PROTO_EOF,
+  PROTO_LENGTH,
+  PROTO_HTTP,
+  TAG_NONE,
+  TAG_NUMBER,
+  TAG_BOOL,
+  TAG_STRING,
+  TAG_NULL,
+  TAG_JSON,
+  TAG_BYTES,
+  CTRL_STR_PTR,
+  CTRL_STR_LEN,
+  CTRL_TAG,
+  CTRL_ARG,
+  CTRL_NUM,
+  MAX_EOF_LEN,
+  MAX_PACKAGE_LENGTH,
+  DEFAULT_PACKAGE_MAX_LENGTH,
+  DEFAULT_INPUT_BUFFER_LIMIT,
+} from './status';
+import { CTRL, ctrlSet, reserveScratch } from './memory';
 
 // ---------------------------------------------------------------- the schema
 
 // Schema kinds.
-const K_INT: i32 = 1;    // an integer in [min, max]
-const K_NUM: i32 = 2;    // a finite number in [min, max]
+const K_INT: i32 = 1; // an integer in [min, max]
+const K_NUM: i32 = 2; // a finite number in [min, max]
 const K_BOOL: i32 = 3;
-const K_STR: i32 = 4;    // a string of min..max UTF-8 bytes
-const K_ENUM: i32 = 5;   // one of the '|'-separated choices
+const K_STR: i32 = 4; // a string of min..max UTF-8 bytes
+const K_ENUM: i32 = 5; // one of the '|'-separated choices
 
 // A known key's schema record (48 bytes). The strings are static
 // AssemblyScript strings (UTF-16, ASCII here); the default string value is
 // also kept as UTF-8 bytes, which each store copies.
-const SK_NAME: usize = 0;      // u32 static string
+const SK_NAME: usize = 0; // u32 static string
 const SK_KIND: usize = 4;
-const SK_MIN: usize = 8;       // f64
-const SK_MAX: usize = 16;      // f64
-const SK_NUM: usize = 24;      // f64 default number or bool
-const SK_STR: usize = 32;      // u32 ptr to the default string's UTF-8 bytes
+const SK_MIN: usize = 8; // f64
+const SK_MAX: usize = 16; // f64
+const SK_NUM: usize = 24; // f64 default number or bool
+const SK_STR: usize = 32; // u32 ptr to the default string's UTF-8 bytes
 const SK_STRLEN: usize = 36;
-const SK_CHOICES: usize = 40;  // u32 static string: "a|b|c"
-const SK_ALLOWED: usize = 44;  // u32 static string: what the key allows, for the error message
+const SK_CHOICES: usize = 40; // u32 static string: "a|b|c"
+const SK_ALLOWED: usize = 44; // u32 static string: what the key allows, for the error message
 const SK_SIZE: usize = 48;
 
 let schema: usize = 0;
@@ -55,12 +73,12 @@ let S_PROXY = -1;
 const U31: f64 = 2147483647;
 const U53: f64 = 9007199254740991;
 
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline function schemaKey(i: i32): usize {
   return schema + <usize>i * SK_SIZE;
 }
 
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline function staticString(p: usize): string {
   return changetype<string>(p);
 }
@@ -93,33 +111,33 @@ function def(name: string, kind: i32, min: f64, max: f64, num: f64, str: string,
 }
 
 function defineSchema(): void {
-  def("ip", K_STR, 0, 255, 0, "0.0.0.0", "", "an IPv4 or IPv6 address");
-  def("port", K_INT, 0, 65535, 0, "", "", "an integer from 0 to 65535");
-  def("protocol", K_ENUM, 0, 0, 0, "raw", "raw|eof|length|http", "one of raw, eof, length, http");
-  def("package_eof", K_STR, 1, MAX_EOF_LEN, 0, "\r\n", "", "a string of 1 to 8 bytes");
-  def("package_length_type", K_ENUM, 0, 0, 0, "N", "c|C|s|S|n|v|l|L|N|V", "one of the pack codes c, C, s, S, n, v, l, L, N, V");
-  def("package_length_offset", K_INT, 0, 65535, 0, "", "", "an integer from 0 to 65535");
-  def("package_body_offset", K_INT, 0, 65535, 4, "", "", "an integer from 0 to 65535");
-  def("package_max_length", K_INT, 1, MAX_PACKAGE_LENGTH, DEFAULT_PACKAGE_MAX_LENGTH, "", "", "an integer from 1 to 1073741824");
-  def("process_number", K_INT, 1, 1024, 1, "", "", "an integer from 1 to 1024");
-  def("master_name", K_STR, 0, 1024, 0, "tcp-prefork master", "", "a string of at most 1024 bytes");
-  def("worker_name", K_STR, 0, 1024, 0, "tcp-prefork worker", "", "a string of at most 1024 bytes");
-  def("max_wait_time", K_NUM, 0, 86400, 3, "", "", "a number of seconds from 0 to 86400");
-  def("dispatch_mode", K_ENUM, 0, 0, 0, "hybrid", "shared|round_robin|hybrid", "one of shared, round_robin, hybrid");
-  def("max_conn", K_INT, 1, U31, 1024, "", "", "an integer from 1 to 2147483647");
-  def("heartbeat_idle_time", K_NUM, 0, 86400, 0, "", "", "a number of seconds from 0 (off) to 86400");
-  def("socket_buffer_size", K_INT, 1, U31, 2097152, "", "", "an integer from 1 to 2147483647");
-  def("max_request", K_INT, 0, U31, 0, "", "", "an integer from 0 (off) to 2147483647");
-  def("backlog", K_INT, 1, 65535, 511, "", "", "an integer from 1 to 65535");
-  def("pid_file", K_STR, 0, 4096, 0, "", "", "a path of at most 4096 bytes");
+  def('ip', K_STR, 0, 255, 0, '0.0.0.0', '', 'an IPv4 or IPv6 address');
+  def('port', K_INT, 0, 65535, 0, '', '', 'an integer from 0 to 65535');
+  def('protocol', K_ENUM, 0, 0, 0, 'raw', 'raw|eof|length|http', 'one of raw, eof, length, http');
+  def('package_eof', K_STR, 1, MAX_EOF_LEN, 0, '\r\n', '', 'a string of 1 to 8 bytes');
+  def('package_length_type', K_ENUM, 0, 0, 0, 'N', 'c|C|s|S|n|v|l|L|N|V', 'one of the pack codes c, C, s, S, n, v, l, L, N, V');
+  def('package_length_offset', K_INT, 0, 65535, 0, '', '', 'an integer from 0 to 65535');
+  def('package_body_offset', K_INT, 0, 65535, 4, '', '', 'an integer from 0 to 65535');
+  def('package_max_length', K_INT, 1, MAX_PACKAGE_LENGTH, DEFAULT_PACKAGE_MAX_LENGTH, '', '', 'an integer from 1 to 1073741824');
+  def('process_number', K_INT, 1, 1024, 1, '', '', 'an integer from 1 to 1024');
+  def('master_name', K_STR, 0, 1024, 0, 'tcp-prefork master', '', 'a string of at most 1024 bytes');
+  def('worker_name', K_STR, 0, 1024, 0, 'tcp-prefork worker', '', 'a string of at most 1024 bytes');
+  def('max_wait_time', K_NUM, 0, 86400, 3, '', '', 'a number of seconds from 0 to 86400');
+  def('dispatch_mode', K_ENUM, 0, 0, 0, 'hybrid', 'shared|round_robin|hybrid', 'one of shared, round_robin, hybrid');
+  def('max_conn', K_INT, 1, U31, 1024, '', '', 'an integer from 1 to 2147483647');
+  def('heartbeat_idle_time', K_NUM, 0, 86400, 0, '', '', 'a number of seconds from 0 (off) to 86400');
+  def('socket_buffer_size', K_INT, 1, U31, 2097152, '', '', 'an integer from 1 to 2147483647');
+  def('max_request', K_INT, 0, U31, 0, '', '', 'an integer from 0 (off) to 2147483647');
+  def('backlog', K_INT, 1, 65535, 511, '', '', 'an integer from 1 to 65535');
+  def('pid_file', K_STR, 0, 4096, 0, '', '', 'a path of at most 4096 bytes');
   S_PROXY = known;
-  def("proxy_protocol", K_BOOL, 0, 0, 0, "", "", "a boolean");
-  def("ssl_cert_file", K_STR, 0, 4096, 0, "", "", "a path of at most 4096 bytes");
-  def("ssl_key_file", K_STR, 0, 4096, 0, "", "", "a path of at most 4096 bytes");
-  def("log_level", K_ENUM, 0, 0, 0, "info", "info|error|silent", "one of info, error, silent");
-  def("input_buffer_limit", K_INT, 0, U53, DEFAULT_INPUT_BUFFER_LIMIT, "", "", "an integer from 0 (off) to 9007199254740991");
-  def("http_auto_continue", K_BOOL, 0, 0, 1, "", "", "a boolean");
-  def("http_error_replies", K_BOOL, 0, 0, 1, "", "", "a boolean");
+  def('proxy_protocol', K_BOOL, 0, 0, 0, '', '', 'a boolean');
+  def('ssl_cert_file', K_STR, 0, 4096, 0, '', '', 'a path of at most 4096 bytes');
+  def('ssl_key_file', K_STR, 0, 4096, 0, '', '', 'a path of at most 4096 bytes');
+  def('log_level', K_ENUM, 0, 0, 0, 'info', 'info|error|silent', 'one of info, error, silent');
+  def('input_buffer_limit', K_INT, 0, U53, DEFAULT_INPUT_BUFFER_LIMIT, '', '', 'an integer from 0 (off) to 9007199254740991');
+  def('http_auto_continue', K_BOOL, 0, 0, 1, '', '', 'a boolean');
+  def('http_error_replies', K_BOOL, 0, 0, 1, '', '', 'a boolean');
 }
 
 defineSchema();
@@ -142,7 +160,10 @@ function inChoices(choices: string, p: usize, n: i32): bool {
       if (i - s == n) {
         let ok = true;
         for (let j = 0; j < n; j++) {
-          if (<i32>load<u8>(p + <usize>j) != choices.charCodeAt(s + j)) { ok = false; break; }
+          if (<i32>load<u8>(p + <usize>j) != choices.charCodeAt(s + j)) {
+            ok = false;
+            break;
+          }
         }
         if (ok) return true;
       }
@@ -158,12 +179,18 @@ function valid(i: i32, tag: i32, num: f64, p: usize, n: i32): bool {
   const min = load<f64>(k + SK_MIN);
   const max = load<f64>(k + SK_MAX);
   switch (load<i32>(k + SK_KIND)) {
-    case K_INT: return tag == TAG_NUMBER && isFinite(num) && Math.floor(num) == num && num >= min && num <= max;
-    case K_NUM: return tag == TAG_NUMBER && isFinite(num) && num >= min && num <= max;
-    case K_BOOL: return tag == TAG_BOOL;
-    case K_STR: return (tag == TAG_STRING || tag == TAG_BYTES) && <f64>n >= min && <f64>n <= max;
-    case K_ENUM: return tag == TAG_STRING && inChoices(staticString(<usize>load<u32>(k + SK_CHOICES)), p, n);
-    default: return true;
+    case K_INT:
+      return tag == TAG_NUMBER && isFinite(num) && Math.floor(num) == num && num >= min && num <= max;
+    case K_NUM:
+      return tag == TAG_NUMBER && isFinite(num) && num >= min && num <= max;
+    case K_BOOL:
+      return tag == TAG_BOOL;
+    case K_STR:
+      return (tag == TAG_STRING || tag == TAG_BYTES) && <f64>n >= min && <f64>n <= max;
+    case K_ENUM:
+      return tag == TAG_STRING && inChoices(staticString(<usize>load<u32>(k + SK_CHOICES)), p, n);
+    default:
+      return true;
   }
 }
 
@@ -171,13 +198,13 @@ function valid(i: i32, tag: i32, num: f64, p: usize, n: i32): bool {
 
 // A store's block. Its framing config is derived from its entries on every
 // change to a known key.
-const ST_ENTRIES: usize = 0;   // u32 ptr
+const ST_ENTRIES: usize = 0; // u32 ptr
 const ST_COUNT: usize = 4;
 const ST_CAP: usize = 8;
 const ST_PROTOCOL: usize = 12;
-const ST_EOF: usize = 16;      // u64, the package_eof bytes little-endian
+const ST_EOF: usize = 16; // u64, the package_eof bytes little-endian
 const ST_EOF_LEN: usize = 24;
-const ST_LTYPE: usize = 28;    // pack code of the length field, as a char code
+const ST_LTYPE: usize = 28; // pack code of the length field, as a char code
 const ST_LOFF: usize = 32;
 const ST_BOFF: usize = 36;
 const ST_MAXLEN: usize = 40;
@@ -186,25 +213,25 @@ const ST_SIZE: usize = 48;
 
 // An entry (32 bytes). A known key's name is in the schema (E_KEY 0); an
 // unknown key's is its UTF-8 bytes.
-const E_KEY: usize = 0;       // u32 ptr to the UTF-8 key
+const E_KEY: usize = 0; // u32 ptr to the UTF-8 key
 const E_KEYLEN: usize = 4;
 const E_TAG: usize = 8;
-const E_NUM: usize = 16;      // f64
-const E_STR: usize = 24;      // u32 ptr to the UTF-8 value
+const E_NUM: usize = 16; // f64
+const E_STR: usize = 24; // u32 ptr to the UTF-8 value
 const E_STRLEN: usize = 28;
 const E_SIZE: usize = 32;
 
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline function count(st: usize): i32 {
   return load<i32>(st + ST_COUNT);
 }
 
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline function entry(st: usize, i: i32): usize {
   return <usize>load<u32>(st + ST_ENTRIES) + <usize>i * E_SIZE;
 }
 
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline function hasBytes(tag: i32): bool {
   return tag == TAG_STRING || tag == TAG_JSON || tag == TAG_BYTES;
 }
@@ -280,7 +307,7 @@ function refresh(st: usize): void {
   e = entry(st, S_EOF);
   const eofLen = load<i32>(e + E_STRLEN);
   let eof: u64 = 0;
-  for (let i = 0; i < eofLen; i++) eof |= <u64>load<u8>(<usize>load<u32>(e + E_STR) + <usize>i) << (<u64>i << 3);
+  for (let i = 0; i < eofLen; i++) eof |= (<u64>load<u8>(<usize>load<u32>(e + E_STR) + <usize>i)) << ((<u64>i) << 3);
   store<u64>(st + ST_EOF, eof);
   store<i32>(st + ST_EOF_LEN, eofLen);
   store<i32>(st + ST_LTYPE, load<u8>(<usize>load<u32>(entry(st, S_LTYPE) + E_STR)));
@@ -291,14 +318,30 @@ function refresh(st: usize): void {
 }
 
 // The framing config of a store, for connOpen.
-export function cfgProtocol(st: usize): i32 { return load<i32>(st + ST_PROTOCOL); }
-export function cfgEof(st: usize): u64 { return load<u64>(st + ST_EOF); }
-export function cfgEofLen(st: usize): i32 { return load<i32>(st + ST_EOF_LEN); }
-export function cfgLengthType(st: usize): i32 { return load<i32>(st + ST_LTYPE); }
-export function cfgLengthOffset(st: usize): i32 { return load<i32>(st + ST_LOFF); }
-export function cfgBodyOffset(st: usize): i32 { return load<i32>(st + ST_BOFF); }
-export function cfgMaxLength(st: usize): i32 { return load<i32>(st + ST_MAXLEN); }
-export function cfgProxy(st: usize): bool { return load<i32>(st + ST_PROXY) != 0; }
+export function cfgProtocol(st: usize): i32 {
+  return load<i32>(st + ST_PROTOCOL);
+}
+export function cfgEof(st: usize): u64 {
+  return load<u64>(st + ST_EOF);
+}
+export function cfgEofLen(st: usize): i32 {
+  return load<i32>(st + ST_EOF_LEN);
+}
+export function cfgLengthType(st: usize): i32 {
+  return load<i32>(st + ST_LTYPE);
+}
+export function cfgLengthOffset(st: usize): i32 {
+  return load<i32>(st + ST_LOFF);
+}
+export function cfgBodyOffset(st: usize): i32 {
+  return load<i32>(st + ST_BOFF);
+}
+export function cfgMaxLength(st: usize): i32 {
+  return load<i32>(st + ST_MAXLEN);
+}
+export function cfgProxy(st: usize): bool {
+  return load<i32>(st + ST_PROXY) != 0;
+}
 
 /** Index of the key [p, p+n) in the store, or -1. */
 function find(st: usize, p: usize, n: i32): i32 {
@@ -394,7 +437,7 @@ export function settingRead(st: usize, i: i32): i32 {
   if (i < 0 || i >= count(st)) return TAG_NONE;
   const e = entry(st, i);
   ctrlSet(CTRL_TAG, load<i32>(e + E_TAG));
-  store<f64>(CTRL + (<usize>CTRL_NUM << 2), load<f64>(e + E_NUM));
+  store<f64>(CTRL + ((<usize>CTRL_NUM) << 2), load<f64>(e + E_NUM));
   ctrlSet(CTRL_STR_PTR, load<u32>(e + E_STR));
   ctrlSet(CTRL_STR_LEN, load<i32>(e + E_STRLEN));
   return load<i32>(e + E_TAG);

@@ -12,22 +12,55 @@
 // `resume`. The loop in framing.ts moves it through the chunk* functions and
 // `emit`.
 import {
-  OK, PROTO_LENGTH, PROTO_HTTP, FLAG_UPGRADE, FLAG_RAW,
-  CTRL_ERR, CTRL_NEED_AT, CTRL_NEED_LEN, CTRL_NEED_STRIDE, CTRL_HOLD, CTRL_REASON, CTRL_ERR_AT, CTRL_CONTINUE, MAX_WINDOWS,
-} from "./status";
-import { ctrlSet, putTriple } from "./memory";
+  OK,
+  PROTO_LENGTH,
+  PROTO_HTTP,
+  FLAG_UPGRADE,
+  FLAG_RAW,
+  CTRL_ERR,
+  CTRL_NEED_AT,
+  CTRL_NEED_LEN,
+  CTRL_NEED_STRIDE,
+  CTRL_HOLD,
+  CTRL_REASON,
+  CTRL_ERR_AT,
+  CTRL_CONTINUE,
+  MAX_WINDOWS,
+} from './status';
+import { ctrlSet, putTriple } from './memory';
 import {
-  C_MODE, C_COPY, C_SKIP, C_HAVE, C_AT, C_LEN, C_STRIDE, C_HSIZE, C_NEED, C_PHASE, C_FLAGS, C_LAST, C_PREV,
-  C_REASON, C_ERRAT, PH_HEAD, PH_BODY, PH_CHUNKED, PH_RAW, PH_CLOSED, NEED, get, put,
-} from "./record";
+  C_MODE,
+  C_COPY,
+  C_SKIP,
+  C_HAVE,
+  C_AT,
+  C_LEN,
+  C_STRIDE,
+  C_HSIZE,
+  C_NEED,
+  C_PHASE,
+  C_FLAGS,
+  C_LAST,
+  C_PREV,
+  C_REASON,
+  C_ERRAT,
+  PH_HEAD,
+  PH_BODY,
+  PH_CHUNKED,
+  PH_RAW,
+  PH_CLOSED,
+  NEED,
+  get,
+  put,
+} from './record';
 
 // Window sizes. A chunk up to SMALL_CHUNK bytes is always copied whole.
 export const ALL: i32 = 0x7fffffff;
 export const SMALL_CHUNK: i32 = 2048;
-export const SMALL_LENGTH_FRAME: i32 = 512;   // after frames this short, length mode copies whole chunks
-export const SMALL_HTTP_FRAME: i32 = 1024;    // likewise for http
-export const HEAD_WINDOW: i32 = 512;          // first look at an HTTP head after a big frame
-export const GROW: i32 = 4096;                // least extension of a window that was not enough
+export const SMALL_LENGTH_FRAME: i32 = 512; // after frames this short, length mode copies whole chunks
+export const SMALL_HTTP_FRAME: i32 = 1024; // likewise for http
+export const HEAD_WINDOW: i32 = 512; // first look at an HTTP head after a big frame
+export const GROW: i32 = 4096; // least extension of a window that was not enough
 
 // Caps every connection's CONN_COPY word (tests set it low to send every chunk through windows).
 export let copyCap: i32 = ALL;
@@ -39,14 +72,14 @@ export function setCopyLimit(n: i32): void {
 
 // The chunk being fed. Offsets are chunk offsets: chunk byte k is at
 // inputPtr()+k once the host has copied it.
-export let chunkLen: i32 = 0;           // the chunk's length
-export let windowLo: i32 = 0;           // the copied window being read: [windowLo, windowHi)
+export let chunkLen: i32 = 0; // the chunk's length
+export let windowLo: i32 = 0; // the copied window being read: [windowLo, windowHi)
 export let windowHi: i32 = 0;
-export let frameStart: i32 = 0;         // where the current frame starts (negative: that many bytes before the chunk)
-export let frameCursor: i32 = 0;        // how far a step got inside it (the HTTP head search, a chunked body)
-export let frameCount: i32 = 0;         // frames written for this chunk
-export let nextTriple: usize = 0;       // where the next frame's triple goes in the output area
-export let spanReturned: bool = false;  // a frame that began in an earlier chunk was returned
+export let frameStart: i32 = 0; // where the current frame starts (negative: that many bytes before the chunk)
+export let frameCursor: i32 = 0; // how far a step got inside it (the HTTP head search, a chunked body)
+export let frameCount: i32 = 0; // frames written for this chunk
+export let nextTriple: usize = 0; // where the next frame's triple goes in the output area
+export let spanReturned: bool = false; // a frame that began in an earlier chunk was returned
 // Where in the chunk the head of a request expecting 100-continue ended (-1: none).
 export let continueAt: i32 = -1;
 // The strided windows of the last plan or strided ask (plannedAt -1: none):
@@ -61,7 +94,7 @@ let askedStride: i32 = 0;
 // ---------------------------------------------------------------- the loop's moves
 
 /** A chunk of `n` bytes begins, with no frames yet (enough for `stop`). */
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline
 export function chunkBegin(n: i32): void {
   frameCount = 0;
@@ -75,7 +108,7 @@ export function chunkBegin(n: i32): void {
  * began `have` bytes ago), and the host copied [0, valid), plus the record's
  * plan when that is not the whole chunk.
  */
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline
 export function chunkWindows(c: usize, n: i32, valid: i32, have: i32, out: usize): void {
   nextTriple = out;
@@ -97,7 +130,7 @@ export function chunkWindows(c: usize, n: i32, valid: i32, have: i32, out: usize
 }
 
 /** The host copied what the last ask wanted, the first window being [at, end). */
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline
 export function chunkMore(at: i32, end: i32): void {
   if (askedStride > 0) {
@@ -116,7 +149,7 @@ export function chunkMore(at: i32, end: i32): void {
 }
 
 /** The first frame starts at `fs` (after a PROXY header). */
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline
 export function chunkFrom(fs: i32): void {
   frameStart = frameCursor = fs;
@@ -127,7 +160,7 @@ export function chunkFrom(fs: i32): void {
  * frame's head, or for an HTTP request that closes or upgrades the
  * connection, to ignoring or passing on what follows.
  */
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline
 export function emit(c: usize, r: i32): void {
   const fs = frameStart;
@@ -143,7 +176,7 @@ export function emit(c: usize, r: i32): void {
 }
 
 /** The phase after a frame with these (non-zero) flags: raw after an upgrade, closed after FLAG_CLOSE. */
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline
 export function afterFlags(flags: i32): i32 {
   return flags & (FLAG_UPGRADE | FLAG_RAW) ? PH_RAW : PH_CLOSED;
@@ -152,7 +185,7 @@ export function afterFlags(flags: i32): i32 {
 // ---------------------------------------------------------------- the steps' moves
 
 /** Where a step got to inside the current frame (the HTTP head search, the chunked body). */
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline
 export function setCursor(cur: i32): void {
   frameCursor = cur;
@@ -165,7 +198,7 @@ export function setCursor(cur: i32): void {
  * have moved past bytes that belong to no frame (empty lines before an HTTP
  * request).
  */
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline
 export function advance(c: usize, fs: i32, out: usize, count: i32, last: i32, prev: i32): void {
   if (count != frameCount) {
@@ -180,7 +213,7 @@ export function advance(c: usize, fs: i32, out: usize, count: i32, last: i32, pr
 }
 
 /** The head of a request expecting 100-continue ended at chunk offset `at`, its body to come. */
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline
 export function expectContinue(at: i32): void {
   continueAt = at;
@@ -190,7 +223,7 @@ export function expectContinue(at: i32): void {
  * eofWhole's locals become the chunk's state when the chunk ends inside a
  * frame: `n` bytes, `count` frames written up to `out`, the open one at `fs`.
  */
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline
 export function resume(n: i32, fs: i32, out: usize, count: i32): void {
   chunkLen = n;
@@ -206,7 +239,7 @@ export function resume(n: i32, fs: i32, out: usize, count: i32): void {
  * True when chunk offset `from` is in a window the host has copied; that
  * window becomes the current one, [windowLo, windowHi).
  */
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline
 export function reach(from: i32): bool {
   return (from >= windowLo && from < windowHi) || reachPlanned(from);
@@ -287,7 +320,7 @@ export function stop(c: usize, hold: i32, have: i32, err: i32): i32 {
 }
 
 /** Stops for bytes (CTRL_NEED_* are set). */
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline
 export function needMore(): i32 {
   return ~frameCount;

@@ -174,12 +174,23 @@ beforeEach(() => {
 describe('schema', () => {
   it('the table above restates defineSchema() in assembly/settings.ts (update both together)', () => {
     const src = readFileSync(new URL('../assembly/settings.ts', import.meta.url), 'utf8');
-    const defs = [...src.matchAll(/^\s*def\("([^"]+)", (K_\w+), [^"]*"((?:[^"\\]|\\.)*)", "([^"]*)", "([^"]*)"\);/gm)];
+    const defs = [...src.matchAll(/^\s*def\('([^']+)', (K_\w+), [^']*'((?:[^'\\]|\\.)*)', '([^']*)', '([^']*)'\);/gm)];
     expect(defs.map((d) => d[1])).toEqual(KNOWN_KEYS);
     for (const [, key, kind, , choices, allowed] of defs) {
       expect(KNOWN[key].allowed, key).toBe(allowed);
       if (kind === 'K_ENUM') expect((KNOWN[key].type as { choices: string[] }).choices, key).toEqual(choices.split('|'));
     }
+  });
+
+  it('the core gives every known key name and allowed text back as static strings', () => {
+    const n = c.exports.schema_count();
+    expect(n).toBe(KNOWN_KEYS.length);
+    for (let i = 0; i < n; i++) {
+      expect(c.string(c.exports.schema_name(i))).toBe(KNOWN_KEYS[i]);
+      expect(c.string(c.exports.schema_allowed(i))).toBe(KNOWN[KNOWN_KEYS[i]].allowed);
+    }
+    expect(c.exports.schema_name(n)).toBe(0);
+    expect(c.exports.schema_allowed(-1)).toBe(0);
   });
 });
 
