@@ -99,6 +99,9 @@ export function fail(c: usize, code: i32, reason: i32, at: i32, n: i32): i32 {
 
 // A head buffer this large is freed once the head is parsed.
 const KEEP_CAP: i32 = 65536;
+// The largest block the allocator gives (TLSF's BLOCK_MAXSIZE: 1 GiB less its
+// overhead); a larger request aborts the instance.
+const BLOCK_MAX: i32 = 1073741820;
 
 // Pages linear memory may grow to for connection buffers (tests lower it).
 let memoryLimit: i32 = MAX_MEMORY_PAGES;
@@ -139,7 +142,8 @@ export function bufPut(c: usize, at: i32, src: usize, k: i32): bool {
   if (required > cap) {
     let next = cap < 256 ? 256 : cap * 2;
     if (next < required) next = required;
-    if (!canAlloc(next)) return false;
+    if (next > BLOCK_MAX) next = BLOCK_MAX; // a head past 512 MiB: its last doubling
+    if (required > next || !canAlloc(next)) return false;
     buf = buf ? heap.realloc(buf, <usize>next) : heap.alloc(<usize>next);
     put(c, C_BUF, <i32>buf);
     put(c, C_CAP, next);

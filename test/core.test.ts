@@ -1122,6 +1122,26 @@ describe('zero-copy and copies', () => {
   });
 });
 
+describe('a head past 512 MiB', () => {
+  it("grows the core buffer to the allocator's largest block instead of aborting the core", () => {
+    // a core of its own: the buffer takes 1 GiB of it
+    const own = new Core();
+    const ownSettings = new Settings(own);
+    ownSettings.set('protocol', 'http');
+    ownSettings.set('package_max_length', 1024 * MiB);
+    const conn = own.open(ownSettings.store);
+    const fill = Buffer.alloc(MiB, 0x61);
+    expect(own.feed(conn, owned('GET / HTTP/1.1\r\nX: '))).toBe(0);
+    for (let i = 0; i < 520; i++) {
+      expect(own.feed(conn, fill)).toBe(0); // a 512 MiB buffer would double to 1 GiB here
+      expect(own.error).toBe(OK);
+    }
+    expect(own.holding(conn)).toBeGreaterThan(520 * MiB);
+    own.close(conn);
+    ownSettings.dispose();
+  }, 60_000);
+});
+
 // ============================================================== many connections
 
 describe('many connections', () => {
