@@ -1,5 +1,7 @@
-// The settings facade over the core's store: encodes JS values as tagged
-// bytes, decodes them back, and turns a refused value into InvalidSettingError.
+// The settings facade over a store of the core (one per Settings, so one per
+// Server): encodes JS values as tagged bytes, decodes them back, reads the
+// schema's key names and allowed texts (static strings of the core) through
+// the loader, and turns a refused value into InvalidSettingError.
 import * as S from '../assembly/status.js';
 import { core, type Core } from './core.js';
 import { InvalidSettingError } from './errors.js';

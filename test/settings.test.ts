@@ -1,6 +1,6 @@
 // The settings store: defaults, validation of every known key, unknown keys
-// kept as given, serialize/load round trips, corrupt blobs, and the framing
-// snapshot taken when a connection opens.
+// kept as given, serialize/load round trips, corrupt blobs, the framing
+// snapshot taken when a connection opens, and a store per Settings.
 import { describe, it, expect, beforeEach } from 'vitest';
 import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
