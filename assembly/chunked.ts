@@ -5,25 +5,31 @@
 // throws: it returns a status, with a reason (status.ts REASON_*) and the
 // offset of the offending byte.
 import {
-  REASON_BODY_TOO_LARGE, REASON_BARE_LF, REASON_BARE_CR, REASON_INVALID_CHUNK_SIZE, REASON_INVALID_CHUNK_EXT,
-  REASON_BAD_CHUNK_END, REASON_BAD_TRAILER, REASON_FORBIDDEN_TRAILER,
-} from "./status";
-import { CR, LF, SP, isT, isFieldByte, lower, hexValue } from "./http_chars";
+  REASON_BODY_TOO_LARGE,
+  REASON_BARE_LF,
+  REASON_BARE_CR,
+  REASON_INVALID_CHUNK_SIZE,
+  REASON_INVALID_CHUNK_EXT,
+  REASON_BAD_CHUNK_END,
+  REASON_BAD_TRAILER,
+  REASON_FORBIDDEN_TRAILER,
+} from './status';
+import { CR, LF, SP, isT, isFieldByte, lower, hexValue } from './http_chars';
 
 // Chunked body states (RFC 9112 7.1, as llhttp strict reads it).
-const CS_SIZE_START: i32 = 0;  // the first hex digit of a chunk size
+const CS_SIZE_START: i32 = 0; // the first hex digit of a chunk size
 const CS_SIZE: i32 = 1;
-const CS_EXT_START: i32 = 2;   // after ';'
+const CS_EXT_START: i32 = 2; // after ';'
 const CS_EXT_NAME: i32 = 3;
 const CS_EXT_VALUE: i32 = 4;
 const CS_EXT_QUOTED: i32 = 5;
-const CS_EXT_QPAIR: i32 = 6;   // after '\' in a quoted value
-const CS_EXT_QDONE: i32 = 7;   // after the closing quote
+const CS_EXT_QPAIR: i32 = 6; // after '\' in a quoted value
+const CS_EXT_QDONE: i32 = 7; // after the closing quote
 const CS_SIZE_LF: i32 = 8;
 const CS_DATA: i32 = 9;
 const CS_DATA_CR: i32 = 10;
 const CS_DATA_LF: i32 = 11;
-const CS_TRAILER: i32 = 12;    // a trailer line's first byte, or the final CR
+const CS_TRAILER: i32 = 12; // a trailer line's first byte, or the final CR
 const CS_TRAILER_NAME: i32 = 13;
 const CS_TRAILER_VALUE: i32 = 14;
 const CS_TRAILER_LF: i32 = 15;
@@ -42,6 +48,7 @@ export let chunkErrAt: i32 = 0;
 // trailers: llhttp refuses the first two, and applies the other two to the
 // connection, which RFC 9110 6.5.1 does not allow; this framer refuses them.
 const FORBIDDEN_COUNT: i32 = 4;
+// biome-ignore format: one name per row
 const FORBIDDEN: usize = memory.data<u8>([
   // "content-length" "transfer-encoding" "connection" "proxy-connection", each padded to 18 bytes
   0x63,0x6f,0x6e,0x74,0x65,0x6e,0x74,0x2d,0x6c,0x65,0x6e,0x67,0x74,0x68,0,0,0,0,

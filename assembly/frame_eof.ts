@@ -8,10 +8,10 @@
 // Two ways in: `eofWhole`, the common case in locals (no frame began in an
 // earlier chunk), which `feed` takes before setting up the general loop; and
 // `eofStep`, one frame at a time from the loop in framing.ts `run`.
-import { ERR_FRAME_TOO_LARGE, REASON_EOF_TOO_LARGE } from "./status";
-import { inputPtr, findPattern, findPattern2, findStraddle } from "./memory";
-import { C_EOF, C_EOF_LEN, C_MAX, C_TLEN, C_TAIL, MORE, get, put, fail } from "./record";
-import { gN, gFs, gHi, reach, ask, stop, finish, resume } from "./windows";
+import { ERR_FRAME_TOO_LARGE, REASON_EOF_TOO_LARGE } from './status';
+import { inputPtr, putTriple, findPattern, findPattern2, findStraddle } from './memory';
+import { C_EOF, C_EOF_LEN, C_MAX, C_TLEN, C_TAIL, MORE, get, put, fail } from './record';
+import { chunkLen, frameStart, windowHi, reach, ask, stop, finish, resume } from './windows';
 
 /** Appends [p, p+k) to the eof tail, which keeps the frame's last len-1 bytes. */
 function keepTail(c: usize, p: usize, k: i32, len: i32): void {
@@ -32,12 +32,12 @@ function keepTail(c: usize, p: usize, k: i32, len: i32): void {
   put(c, C_TLEN, tl + k);
 }
 
-/** The frame at gFs: its length, MORE, NEED (the whole chunk is wanted) or FAIL. */
+/** The frame at frameStart: its length, MORE, NEED (the whole chunk is wanted) or FAIL. */
 export function eofStep(c: usize): i32 {
-  const n = gN;
-  const fs = gFs;
+  const n = chunkLen;
+  const fs = frameStart;
   const s = fs > 0 ? fs : 0;
-  if (!reach(s) || gHi < n) return ask(s, n - s, 0); // eof reads every byte
+  if (!reach(s) || windowHi < n) return ask(s, n - s, 0); // eof reads every byte
   const input = inputPtr();
   const pat = load<u64>(c + C_EOF);
   const len = get(c, C_EOF_LEN);
@@ -58,7 +58,7 @@ export function eofStep(c: usize): i32 {
   let e = findStraddle(c + C_TAIL, get(c, C_TLEN), 0, input, n, pat, len);
   if (e < 0) {
     const room = max - have;
-    const lim = n < room ? n : (room > 0 ? room : 0);
+    const lim = n < room ? n : room > 0 ? room : 0;
     const q = findPattern(input, input + <usize>lim, pat, len);
     if (q) e = <i32>(q - input) + len;
   }
@@ -75,7 +75,7 @@ export function eofStep(c: usize): i32 {
  * The common eof case, in locals: no frame began earlier and the whole chunk
  * is here; frames from chunk offset fs on. Returns as `feed` does.
  */
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline
 export function eofWhole(c: usize, n: i32, fs: i32, out: usize, count: i32): i32 {
   const input = inputPtr();
@@ -99,10 +99,7 @@ export function eofWhole(c: usize, n: i32, fs: i32, out: usize, count: i32): i32
       return finish(c, true);
     }
     const r = <i32>(q - p) + len;
-    store<i32>(out, fs);
-    store<i32>(out, r, 4);
-    store<i32>(out, 0, 8);
-    out += 12;
+    out = putTriple(out, fs, r, 0);
     count++;
     fs += r;
   }

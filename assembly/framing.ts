@@ -55,51 +55,113 @@
 // being fed, its windows, the asks and how a chunk ends (the result, and the
 // plan for the next chunk) are windows.ts; the record's layout is record.ts.
 import {
-  OK, ERR_BAD_PROXY_HEADER, ERR_OUT_OF_MEMORY, REASON_BAD_PROXY_HEADER, REASON_OUT_OF_MEMORY, PROTO_EOF, PROTO_LENGTH, PROTO_HTTP,
-} from "./status";
-import { inputPtr, outputFits, outputPtr, reserveOutput } from "./memory";
-import { cfgProtocol, cfgEof, cfgEofLen, cfgLengthType, cfgLengthOffset, cfgBodyOffset, cfgMaxLength, cfgProxy } from "./settings";
-import { proxyHeader, proxyClear, PROXY_MORE } from "./proxy";
+  OK,
+  PROXY_MAX,
+  ERR_BAD_PROXY_HEADER,
+  ERR_OUT_OF_MEMORY,
+  REASON_BAD_PROXY_HEADER,
+  REASON_OUT_OF_MEMORY,
+  PROTO_EOF,
+  PROTO_LENGTH,
+  PROTO_HTTP,
+} from './status';
+import { inputPtr, outputFits, outputPtr, reserveOutput } from './memory';
 import {
-  C_MODE, C_COPY, C_HAVE, C_AT, C_LEN, C_EOF, C_EOF_LEN, C_LTYPE, C_LOFF, C_BOFF, C_MAX,
-  C_HSIZE, C_PHASE, C_ERR, C_ERRAT, C_PROXY, C_BUF, C_BLEN, CONN_SIZE,
-  C_CAP, PH_HEAD, MORE, FAIL, NEED, get, put, fail, bufPut, bufClear, bufFree,
-} from "./record";
+  cfgProtocol,
+  cfgEof,
+  cfgEofLen,
+  cfgLengthType,
+  cfgLengthOffset,
+  cfgBodyOffset,
+  cfgMaxLength,
+  cfgProxy,
+} from './settings';
+import { proxyHeader, proxyClear, PROXY_MORE } from './proxy';
 import {
-  ALL, SMALL_CHUNK, HEAD_WINDOW, copyCap, gN, gLo, gHi, gFs, gOut, gCount, gSpan,
-  chunkBegin, chunkWindows, chunkMore, chunkFrom, emit, reach, ask, stop, needMore, finish,
-} from "./windows";
-import { eofStep, eofWhole } from "./frame_eof";
-import { lengthStep, lengthRun, fieldSize } from "./frame_length";
-import { httpStep, httpRun } from "./frame_http";
+  C_MODE,
+  C_COPY,
+  C_HAVE,
+  C_AT,
+  C_LEN,
+  C_EOF,
+  C_EOF_LEN,
+  C_LTYPE,
+  C_LOFF,
+  C_BOFF,
+  C_MAX,
+  C_HSIZE,
+  C_PHASE,
+  C_ERR,
+  C_ERRAT,
+  C_PROXY,
+  C_BUF,
+  C_BLEN,
+  CONN_SIZE,
+  C_CAP,
+  PH_HEAD,
+  MORE,
+  FAIL,
+  NEED,
+  get,
+  put,
+  fail,
+  bufPut,
+  bufClear,
+  bufFree,
+} from './record';
+import {
+  ALL,
+  SMALL_CHUNK,
+  HEAD_WINDOW,
+  copyCap,
+  chunkLen,
+  windowLo,
+  windowHi,
+  frameStart,
+  nextTriple,
+  frameCount,
+  spanReturned,
+  chunkBegin,
+  chunkWindows,
+  chunkMore,
+  chunkFrom,
+  emit,
+  reach,
+  ask,
+  stop,
+  needMore,
+  finish,
+} from './windows';
+import { eofStep, eofWhole } from './frame_eof';
+import { lengthStep, lengthRun, fieldSize } from './frame_length';
+import { httpStep, httpRun } from './frame_http';
 
 // setCopyLimit lives with the windows it caps; index.ts exports it from here.
-export { setCopyLimit } from "./windows";
-
-// The longest PROXY header proxy.ts accepts (v2: 16 bytes and 4096 of addresses/TLVs).
-const PROXY_MAX: i32 = 16 + 4096;
+export { setCopyLimit } from './windows';
 
 // ---------------------------------------------------------------- connections
 
-/** Opens a connection with the current settings. Returns its record. */
-export function connOpen(): usize {
+/** Opens a connection framed by the settings of store `st` (settings.ts storeNew), as they are now. Returns its record. */
+export function connOpen(st: usize): usize {
   const c = heap.alloc(CONN_SIZE);
   memory.fill(c, 0, CONN_SIZE);
-  const mode = cfgProtocol();
+  const mode = cfgProtocol(st);
   put(c, C_MODE, mode);
   const windows = mode == PROTO_LENGTH || mode == PROTO_HTTP;
   const copy = windows ? SMALL_CHUNK : ALL;
   put(c, C_COPY, copy < copyCap ? copy : copyCap);
   put(c, C_AT, windows ? 0 : -1);
-  put(c, C_LEN, mode == PROTO_LENGTH ? cfgLengthOffset() + fieldSize(cfgLengthType()) : HEAD_WINDOW);
-  put(c, C_EOF_LEN, cfgEofLen());
-  store<u64>(c + C_EOF, cfgEof());
-  put(c, C_LTYPE, cfgLengthType());
-  put(c, C_LOFF, cfgLengthOffset());
-  put(c, C_BOFF, cfgBodyOffset());
-  put(c, C_MAX, cfgMaxLength());
-  put(c, C_HSIZE, cfgLengthOffset() + fieldSize(cfgLengthType()));
-  put(c, C_PROXY, cfgProxy() ? 1 : 0);
+  const lengthType = cfgLengthType(st);
+  const headerSize = cfgLengthOffset(st) + fieldSize(lengthType);
+  put(c, C_LEN, mode == PROTO_LENGTH ? headerSize : HEAD_WINDOW);
+  put(c, C_EOF_LEN, cfgEofLen(st));
+  store<u64>(c + C_EOF, cfgEof(st));
+  put(c, C_LTYPE, lengthType);
+  put(c, C_LOFF, cfgLengthOffset(st));
+  put(c, C_BOFF, cfgBodyOffset(st));
+  put(c, C_MAX, cfgMaxLength(st));
+  put(c, C_HSIZE, headerSize);
+  put(c, C_PROXY, cfgProxy(st) ? 1 : 0);
   return c;
 }
 
@@ -128,21 +190,21 @@ export function connBuffered(c: usize): i32 {
 function proxyStep(c: usize): i32 {
   const blen = get(c, C_BLEN);
   let k = PROXY_MAX - blen;
-  if (k > gN) k = gN;
-  if (!reach(0) || gHi < k) return ask(0, k, 0);
+  if (k > chunkLen) k = chunkLen;
+  if (!reach(0) || windowHi < k) return ask(0, k, 0);
   const input = inputPtr();
   let r: i32;
   if (blen == 0) {
     r = proxyHeader(input, k);
-    if (r == PROXY_MORE && !bufPut(c, 0, input, k)) return fail(c, ERR_OUT_OF_MEMORY, REASON_OUT_OF_MEMORY, 0, gN);
+    if (r == PROXY_MORE && !bufPut(c, 0, input, k)) return fail(c, ERR_OUT_OF_MEMORY, REASON_OUT_OF_MEMORY, 0, chunkLen);
   } else {
-    if (!bufPut(c, blen, input, k)) return fail(c, ERR_OUT_OF_MEMORY, REASON_OUT_OF_MEMORY, 0, gN);
+    if (!bufPut(c, blen, input, k)) return fail(c, ERR_OUT_OF_MEMORY, REASON_OUT_OF_MEMORY, 0, chunkLen);
     r = proxyHeader(<usize>get(c, C_BUF), blen + k);
     if (r >= 0) r -= blen;
   }
   // A header is at most PROXY_MAX bytes, so "more" means the whole chunk was taken.
   if (r == PROXY_MORE) return MORE;
-  if (r < 0) return fail(c, ERR_BAD_PROXY_HEADER, REASON_BAD_PROXY_HEADER, -blen, gN);
+  if (r < 0) return fail(c, ERR_BAD_PROXY_HEADER, REASON_BAD_PROXY_HEADER, -blen, chunkLen);
   put(c, C_PROXY, 0);
   bufClear(c);
   return r;
@@ -151,7 +213,7 @@ function proxyStep(c: usize): i32 {
 // ---------------------------------------------------------------- the chunk loop
 
 function run(c: usize): i32 {
-  const n = gN;
+  const n = chunkLen;
   if (get(c, C_PROXY) != 0) {
     const r = proxyStep(c);
     if (r == NEED) return needMore();
@@ -160,19 +222,20 @@ function run(c: usize): i32 {
     chunkFrom(r);
   }
   const mode = get(c, C_MODE);
-  if (mode == PROTO_EOF && gFs >= 0 && gLo == 0 && gHi == n && !gSpan) return eofWhole(c, n, gFs, gOut, gCount);
-  while (gFs < n) {
+  if (mode == PROTO_EOF && frameStart >= 0 && windowLo == 0 && windowHi == n && !spanReturned)
+    return eofWhole(c, n, frameStart, nextTriple, frameCount);
+  while (frameStart < n) {
     let r: i32;
-    if (gFs >= 0 && get(c, C_PHASE) == PH_HEAD) {
+    if (frameStart >= 0 && get(c, C_PHASE) == PH_HEAD) {
       // fresh frames: the loops in locals first
       if (mode == PROTO_LENGTH) lengthRun(c);
       else if (mode == PROTO_HTTP) httpRun(c);
-      if (gFs >= n) break;
+      if (frameStart >= n) break;
     }
     if (mode == PROTO_EOF) r = eofStep(c);
     else if (mode == PROTO_LENGTH) r = lengthStep(c);
     else if (mode == PROTO_HTTP) r = httpStep(c);
-    else r = n - gFs; // raw: the rest of the chunk
+    else r = n - frameStart; // raw: the rest of the chunk
     if (r > 0) {
       emit(c, r);
       continue;
@@ -206,9 +269,15 @@ export function feed(c: usize, n: i32, valid: i32): i32 {
   return start(c, n, valid);
 }
 
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline function start(c: usize, n: i32, valid: i32): i32 {
-  if (get(c, C_MODE) == PROTO_EOF && valid == n && (get(c, C_HAVE) | get(c, C_ERR) | get(c, C_PROXY)) == 0 && n > 0 && outputFits(n)) {
+  if (
+    get(c, C_MODE) == PROTO_EOF &&
+    valid == n &&
+    (get(c, C_HAVE) | get(c, C_ERR) | get(c, C_PROXY)) == 0 &&
+    n > 0 &&
+    outputFits(n)
+  ) {
     return eofWhole(c, n, 0, outputPtr(), 0);
   }
   chunkBegin(n);

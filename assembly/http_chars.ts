@@ -1,9 +1,10 @@
 // The bytes of HTTP/1.x, as llhttp strict classifies them: token characters,
 // the authority of a request target, field values, and the SIMD skip over a
-// run of allowed bytes. Shared by the head parser (http.ts) and the
-// chunked-body machine (chunked.ts).
+// run of allowed bytes. Shared by the head parser (http.ts, http_fields.ts)
+// and the chunked-body machine (chunked.ts).
 
 // tchar (RFC 9110 5.6.2) lookup: 1 for a token character.
+// biome-ignore format: 32 byte values per row
 const TCHAR: usize = memory.data<u8>([
   0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
   0,1,0,1,1,1,1,1,0,0,1,1,0,1,1,0, 1,1,1,1,1,1,1,1,1,1,0,0,0,0,0,0,
@@ -17,6 +18,7 @@ const TCHAR: usize = memory.data<u8>([
 
 // The authority of an absolute-form target, and a CONNECT target, as llhttp
 // reads it: alphanumerics, "-_.!~*'()%;:&=+$," and "[]" ('@' is handled apart).
+// biome-ignore format: 32 byte values per row
 const SERVER: usize = memory.data<u8>([
   0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
   0,1,0,0,1,1,1,1,1,1,1,1,1,1,1,0, 1,1,1,1,1,1,1,1,1,1,1,1,0,1,0,0,
@@ -33,20 +35,32 @@ export const LF: u32 = 0x0a;
 export const SP: u32 = 0x20;
 export const HTAB: u32 = 0x09;
 
-// @ts-ignore: decorator
-@inline export function isT(c: u32): bool { return load<u8>(TCHAR + <usize>c) != 0; }
-// @ts-ignore: decorator
-@inline export function isServer(c: u32): bool { return load<u8>(SERVER + <usize>c) != 0; }
-// @ts-ignore: decorator
-@inline export function isAlpha(c: u32): bool { return (c | 0x20) - 0x61 < 26; }
-// @ts-ignore: decorator
-@inline export function isOws(c: u32): bool { return c == SP || c == HTAB; }
+// @ts-expect-error: decorator
+@inline export function isT(c: u32): bool {
+  return load<u8>(TCHAR + <usize>c) != 0;
+}
+// @ts-expect-error: decorator
+@inline export function isServer(c: u32): bool {
+  return load<u8>(SERVER + <usize>c) != 0;
+}
+// @ts-expect-error: decorator
+@inline export function isAlpha(c: u32): bool {
+  return (c | 0x20) - 0x61 < 26;
+}
+// @ts-expect-error: decorator
+@inline export function isOws(c: u32): bool {
+  return c == SP || c == HTAB;
+}
 // A field-value byte (HTAB, SP, VCHAR, obs-text), as in a header or trailer value or a quoted string.
-// @ts-ignore: decorator
-@inline export function isFieldByte(c: u32): bool { return c == HTAB || (c >= SP && c != 0x7f); }
-// @ts-ignore: decorator
-@inline export function lower(c: u32): u32 { return c - 0x41 < 26 ? c | 0x20 : c; }
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
+@inline export function isFieldByte(c: u32): bool {
+  return c == HTAB || (c >= SP && c != 0x7f);
+}
+// @ts-expect-error: decorator
+@inline export function lower(c: u32): u32 {
+  return c - 0x41 < 26 ? c | 0x20 : c;
+}
+// @ts-expect-error: decorator
 @inline export function hexValue(c: u32): u32 {
   if (c - 0x30 < 10) return c - 0x30;
   const l = (c | 0x20) - 0x61;
@@ -54,8 +68,10 @@ export const HTAB: u32 = 0x09;
 }
 
 /** True for the bytes llhttp skips before a request line: any CR and LF. */
-// @ts-ignore: decorator
-@inline export function isEmptyLineByte(c: u32): bool { return c == CR || c == LF; }
+// @ts-expect-error: decorator
+@inline export function isEmptyLineByte(c: u32): bool {
+  return c == CR || c == LF;
+}
 
 /** Compares [p, p+n) case-insensitively against an ASCII-lowercase literal. */
 export function eqLower(p: usize, n: i32, lit: string): bool {
@@ -72,9 +88,9 @@ export function eqLower(p: usize, n: i32, lit: string): bool {
  * target), or `end`. 16 bytes per step; a step may read up to 15 bytes past
  * `end` when linear memory allows, else the bytes are checked one by one.
  */
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline export function skipAllowed(q: usize, end: usize, target: bool): usize {
-  if (end + 16 <= (<usize>memory.size() << 16)) {
+  if (end + 16 <= (<usize>memory.size()) << 16) {
     const lo = i8x16.splat(0x21);
     const del = i8x16.splat(0x7f);
     const sp = i8x16.splat(0x20);
@@ -104,4 +120,3 @@ export function eqLower(p: usize, n: i32, lit: string): bool {
   }
   return end;
 }
-

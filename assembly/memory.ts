@@ -1,16 +1,16 @@
 // The control block, the reused input/output areas, and the SIMD searches.
 // Everything here lives in linear memory allocated with `heap.*`: the core
 // creates no managed objects, so `--runtime minimal` never has garbage to find.
-import { CTRL_WORDS, CTRL_IN_PTR, CTRL_IN_CAP, CTRL_OUT_PTR } from "./status";
+import { CTRL_WORDS, CTRL_IN_PTR, CTRL_IN_CAP, CTRL_OUT_PTR, INPUT_AREA_MIN } from './status';
 
 /** The control block: fixed words both sides read after every call. */
 export const CTRL: usize = memory.data(CTRL_WORDS * 4, 16);
 
 export function ctrlSet(slot: i32, v: i32): void {
-  store<i32>(CTRL + (<usize>slot << 2), v);
+  store<i32>(CTRL + ((<usize>slot) << 2), v);
 }
 export function ctrlGet(slot: i32): i32 {
-  return load<i32>(CTRL + (<usize>slot << 2));
+  return load<i32>(CTRL + ((<usize>slot) << 2));
 }
 
 let inPtr: usize = 0;
@@ -22,7 +22,7 @@ let outCap: i32 = 0; // in triples
 export function reserveInput(n: i32): usize {
   if (n > inCap) {
     if (inPtr) heap.free(inPtr);
-    let cap = inCap < 65536 ? 65536 : inCap;
+    let cap = inCap < INPUT_AREA_MIN ? INPUT_AREA_MIN : inCap;
     while (cap < n) cap <<= 1;
     inPtr = heap.alloc(<usize>cap);
     inCap = cap;
@@ -36,13 +36,16 @@ export function inputPtr(): usize {
   return inPtr;
 }
 
+// A frame in the output area: (offset, length, flags), three i32 words.
+const TRIPLE_SIZE: usize = 12;
+
 /** Makes the output area hold at least `n` (offset, length, flags) triples. */
 export function reserveOutput(n: i32): usize {
   if (n > outCap) {
     if (outPtr) heap.free(outPtr);
     let cap = outCap < 1024 ? 1024 : outCap;
     while (cap < n) cap <<= 1;
-    outPtr = heap.alloc(<usize>cap * 12);
+    outPtr = heap.alloc(<usize>cap * TRIPLE_SIZE);
     outCap = cap;
     ctrlSet(CTRL_OUT_PTR, <i32>outPtr);
   }
@@ -50,7 +53,7 @@ export function reserveOutput(n: i32): usize {
 }
 
 /** True when the output area holds the frames of an `n`-byte chunk whatever their size (one per byte, plus a span). */
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline
 export function outputFits(n: i32): bool {
   return n + 2 <= outCap;
@@ -58,6 +61,16 @@ export function outputFits(n: i32): bool {
 
 export function outputPtr(): usize {
   return outPtr;
+}
+
+/** Writes a frame's triple at `out` in the output area; returns where the next one goes. */
+// @ts-expect-error: decorator
+@inline
+export function putTriple(out: usize, offset: i32, length: i32, flags: i32): usize {
+  store<i32>(out, offset);
+  store<i32>(out, length, 4);
+  store<i32>(out, flags, 8);
+  return out + TRIPLE_SIZE;
 }
 
 // A scratch area for the cold path (setting keys and values, serialized store).
@@ -82,7 +95,7 @@ export function reserveScratch(n: i32): usize {
  * are skipped 64 bytes at a time; the last (< 16) starts are filtered with
  * one over-reading vector step whose bits past the range are masked off.
  */
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline function cand(p: usize, v0: v128, v1: v128, v2: v128, v3: v128, len: i32): v128 {
   if (len == 1) return i8x16.eq(v128.load(p), v0);
   const m = v128.and(i8x16.eq(v128.load(p), v0), i8x16.eq(v128.load(p + 1), v1));
@@ -90,7 +103,7 @@ export function reserveScratch(n: i32): usize {
   return v128.and(m, v128.and(i8x16.eq(v128.load(p + 2), v2), i8x16.eq(v128.load(p + 3), v3)));
 }
 
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline function findPatternN(p: usize, end: usize, pat: u64, len: i32, n: i32): usize {
   const v0 = i8x16.splat(<i8>pat);
   const v1 = i8x16.splat(<i8>(pat >> 8));
@@ -100,8 +113,12 @@ export function reserveScratch(n: i32): usize {
   while (p + 64 + reach <= end) {
     const any = v128.or(
       v128.or(cand(p, v0, v1, v2, v3, n), cand(p + 16, v0, v1, v2, v3, n)),
-      v128.or(cand(p + 32, v0, v1, v2, v3, n), cand(p + 48, v0, v1, v2, v3, n)));
-    if (!v128.any_true(any)) { p += 64; continue; }
+      v128.or(cand(p + 32, v0, v1, v2, v3, n), cand(p + 48, v0, v1, v2, v3, n)),
+    );
+    if (!v128.any_true(any)) {
+      p += 64;
+      continue;
+    }
     for (let k = 0; k < 4; k++) {
       let m = i8x16.bitmask(cand(p, v0, v1, v2, v3, n));
       while (m != 0) {
@@ -123,7 +140,7 @@ export function reserveScratch(n: i32): usize {
   }
   if (p + <usize>len > end) return 0;
   // fewer than 16 starts left: one vector step reading past `end`, when memory allows
-  if (end + 32 <= (<usize>memory.size() << 16)) {
+  if (end + 32 <= (<usize>memory.size()) << 16) {
     const starts = <i32>(end - p) - len + 1; // 1..15
     let m = i8x16.bitmask(cand(p, v0, v1, v2, v3, n)) & ((1 << starts) - 1);
     while (m != 0) {
@@ -142,14 +159,14 @@ export function reserveScratch(n: i32): usize {
 }
 
 /** findPattern for a 2-byte pattern (the default "\r\n"), inlined where the hot eof loop calls it. */
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline
 export function findPattern2(p: usize, end: usize, pat: u64): usize {
   return findPatternN(p, end, pat, 2, 2);
 }
 
 /** findPattern for a 4-byte pattern (an HTTP head's CRLF CRLF), inlined in the hot http loop. */
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline
 export function findPattern4(p: usize, end: usize, pat: u64): usize {
   return findPatternN(p, end, pat, 4, 4);
@@ -163,11 +180,11 @@ export function findPattern(p: usize, end: usize, pat: u64, len: i32): usize {
   return len < 4 ? findPatternN(p, end, pat, len, 2) : findPatternN(p, end, pat, len, 4);
 }
 
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline
 export function matchAt(q: usize, pat: u64, len: i32): bool {
   for (let j = 0; j < len; j++) {
-    if (<u64>load<u8>(q + <usize>j) != ((pat >> (<u64>j << 3)) & 0xff)) return false;
+    if (<u64>load<u8>(q + <usize>j) != ((pat >> ((<u64>j) << 3)) & 0xff)) return false;
   }
   return true;
 }
@@ -189,8 +206,14 @@ export function findStraddle(a: usize, alen: i32, from: i32, b: usize, blen: i32
       let byte: u8 = 0;
       if (k < alen) byte = load<u8>(a + <usize>k);
       else if (k - alen < blen) byte = load<u8>(b + <usize>(k - alen));
-      else { ok = false; break; }
-      if (<u64>byte != ((pat >> (<u64>j << 3)) & 0xff)) { ok = false; break; }
+      else {
+        ok = false;
+        break;
+      }
+      if (<u64>byte != ((pat >> ((<u64>j) << 3)) & 0xff)) {
+        ok = false;
+        break;
+      }
     }
     if (ok) return s + len - alen;
   }

@@ -2,27 +2,21 @@
 // with send-proxy / send-proxy-v2. Parsed before framing starts; the result
 // goes to the control block: kind, family, ports, and both addresses as 16
 // bytes each (IPv4 in the first 4).
-import { CTRL_PROXY } from "./status";
-import { CTRL } from "./memory";
+import { CTRL_PROXY, PK_ADDRESS, PK_LOCAL, PROXY_V1_MAX, PROXY_MAX } from './status';
+import { CTRL } from './memory';
 
 // Results of proxyHeader.
 export const PROXY_MORE: i32 = -1;
 export const PROXY_BAD: i32 = -2;
 
-// Kinds written to CTRL_PROXY.
-export const PK_NONE: i32 = 0;
-export const PK_ADDRESS: i32 = 1;   // src/dst addresses follow
-export const PK_LOCAL: i32 = 2;     // v2 LOCAL or v1 UNKNOWN: use the socket's own addresses
-
-const V1_MAX: i32 = 107;
-const V2_MAX: i32 = 16 + 4096;
-
 // \r\n\r\n\0\r\nQUIT\n
 const SIG: usize = memory.data<u8>([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
 const V1: usize = memory.data<u8>([0x50, 0x52, 0x4f, 0x58, 0x59, 0x20]); // "PROXY "
 
-// @ts-ignore: decorator
-@inline function out(): usize { return CTRL + (<usize>CTRL_PROXY << 2); }
+// @ts-expect-error: decorator
+@inline function out(): usize {
+  return CTRL + ((<usize>CTRL_PROXY) << 2);
+}
 
 function put(kind: i32, family: i32, sport: i32, dport: i32): void {
   const o = out();
@@ -32,7 +26,7 @@ function put(kind: i32, family: i32, sport: i32, dport: i32): void {
   store<i32>(o, dport, 12);
 }
 
-/** Clears the result (the host reads kind 0 when no header was parsed). */
+/** Clears the result (the host reads PK_NONE while no header has been parsed). */
 export function proxyClear(): void {
   memory.fill(out(), 0, 48);
 }
@@ -54,33 +48,37 @@ function v2(p: usize, n: i32): i32 {
   if (memory.compare(p, SIG, <usize>k) != 0) return PROXY_BAD;
   if (n < 16) return PROXY_MORE;
   const verCmd = <i32>load<u8>(p + 12);
-  if ((verCmd >> 4) != 2) return PROXY_BAD;
+  if (verCmd >> 4 != 2) return PROXY_BAD;
   const cmd = verCmd & 0xf;
   if (cmd > 1) return PROXY_BAD;
   const fam = <i32>load<u8>(p + 13);
   const len = <i32>bswap<u16>(load<u16>(p + 14));
   const total = 16 + len;
-  if (total > V2_MAX) return PROXY_BAD;
+  if (total > PROXY_MAX) return PROXY_BAD;
   if (n < total) return PROXY_MORE;
   const a = p + 16;
   const o = out();
   memory.fill(o + 16, 0, 32);
-  if (cmd == 0) {                       // LOCAL: a health check from the balancer itself
+  if (cmd == 0) {
+    // LOCAL: a health check from the balancer itself
     put(PK_LOCAL, 0, 0, 0);
-  } else if (fam == 0x11) {             // TCP over IPv4
+  } else if (fam == 0x11) {
+    // TCP over IPv4
     if (len < 12) return PROXY_BAD;
     memory.copy(o + 16, a, 4);
     memory.copy(o + 32, a + 4, 4);
     put(PK_ADDRESS, 4, <i32>bswap<u16>(load<u16>(a + 8)), <i32>bswap<u16>(load<u16>(a + 10)));
-  } else if (fam == 0x21) {             // TCP over IPv6
+  } else if (fam == 0x21) {
+    // TCP over IPv6
     if (len < 36) return PROXY_BAD;
     memory.copy(o + 16, a, 16);
     memory.copy(o + 32, a + 16, 16);
     put(PK_ADDRESS, 6, <i32>bswap<u16>(load<u16>(a + 32)), <i32>bswap<u16>(load<u16>(a + 34)));
-  } else if (fam == 0x00) {             // UNSPEC
+  } else if (fam == 0x00) {
+    // UNSPEC
     put(PK_LOCAL, 0, 0, 0);
   } else {
-    return PROXY_BAD;                   // UDP and unix sockets are not for a TCP server
+    return PROXY_BAD; // UDP and unix sockets are not for a TCP server
   }
   return total;
 }
@@ -90,7 +88,7 @@ function v1(p: usize, n: i32): i32 {
   if (memory.compare(p, V1, <usize>k) != 0) return PROXY_BAD;
   // The line ends in CRLF within 107 bytes.
   let e = -1;
-  const lim = n < V1_MAX ? n : V1_MAX;
+  const lim = n < PROXY_V1_MAX ? n : PROXY_V1_MAX;
   for (let i = 6; i < lim; i++) {
     const c = load<u8>(p + <usize>i);
     if (c == 0x0a) return PROXY_BAD;
@@ -101,13 +99,18 @@ function v1(p: usize, n: i32): i32 {
       break;
     }
   }
-  if (e < 0) return n >= V1_MAX ? PROXY_BAD : PROXY_MORE;
+  if (e < 0) return n >= PROXY_V1_MAX ? PROXY_BAD : PROXY_MORE;
   const end = p + <usize>e;
   let q = p + 6;
   const o = out();
   memory.fill(o + 16, 0, 32);
-  if (end - q >= 7 && load<u32>(q) == 0x4e4b4e55 /* "UNKN" */ && load<u16>(q + 4) == 0x574f /* "OW" */ && load<u8>(q + 6) == 0x4e) {
-    put(PK_LOCAL, 0, 0, 0);             // UNKNOWN: the rest of the line is ignored
+  if (
+    end - q >= 7 &&
+    load<u32>(q) == 0x4e4b4e55 /* "UNKN" */ &&
+    load<u16>(q + 4) == 0x574f /* "OW" */ &&
+    load<u8>(q + 6) == 0x4e
+  ) {
+    put(PK_LOCAL, 0, 0, 0); // UNKNOWN: the rest of the line is ignored
     return e + 2;
   }
   if (end - q < 5 || load<u8>(q) != 0x54 || load<u8>(q + 1) != 0x43 || load<u8>(q + 2) != 0x50) return PROXY_BAD;
@@ -181,8 +184,8 @@ function hex(c: i32): i32 {
 /** Textual IPv6 (with :: and an optional trailing dotted quad) into 16 bytes at dst. */
 function ip6(p: usize, end: usize, dst: usize): bool {
   // Groups before and after "::", filled from both ends.
-  let head = 0;          // groups written from the front
-  let gap = -1;          // group index where "::" sits
+  let head = 0; // groups written from the front
+  let gap = -1; // group index where "::" sits
   if (end - p >= 2 && load<u8>(p) == 0x3a && load<u8>(p + 1) == 0x3a) {
     gap = 0;
     p += 2;
@@ -197,7 +200,11 @@ function ip6(p: usize, end: usize, dst: usize): bool {
   while (p < end) {
     // A trailing dotted quad takes two groups.
     let dot = false;
-    for (let q = p; q < end && load<u8>(q) != 0x3a; q++) if (load<u8>(q) == 0x2e) { dot = true; break; }
+    for (let q = p; q < end && load<u8>(q) != 0x3a; q++)
+      if (load<u8>(q) == 0x2e) {
+        dot = true;
+        break;
+      }
     if (dot) {
       if (head > 6 || !ip4(p, end, tmp + <usize>(head * 2))) return false;
       head += 2;

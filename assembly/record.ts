@@ -6,71 +6,84 @@
 // return to the loop, and the buffer a record keeps an HTTP head or a PROXY
 // header in until it is whole.
 import {
-  CONN_COPY, CONN_SKIP, CONN_HAVE, CONN_AT, CONN_LEN, CONN_STRIDE, CONN_SLOT, CTRL_HELD,
-  MAX_MEMORY_PAGES, MEMORY_HEADROOM_PAGES,
-} from "./status";
-import { ctrlSet } from "./memory";
+  CONN_COPY,
+  CONN_SKIP,
+  CONN_HAVE,
+  CONN_AT,
+  CONN_LEN,
+  CONN_STRIDE,
+  CONN_SLOT,
+  CTRL_HELD,
+  MAX_MEMORY_PAGES,
+  MEMORY_HEADROOM_PAGES,
+} from './status';
+import { ctrlSet } from './memory';
 
 // Connection record layout (byte offsets). The first eight words are shared
 // with the host (status.ts CONN_*).
 export const C_MODE: usize = 0;
-export const C_COPY: usize = <usize>CONN_COPY << 2;     // copy a chunk this long whole
-export const C_SKIP: usize = <usize>CONN_SKIP << 2;     // a shorter chunk only continues the frame
-export const C_HAVE: usize = <usize>CONN_HAVE << 2;     // bytes of the unfinished frame in earlier chunks (the host holds them)
-export const C_AT: usize = <usize>CONN_AT << 2;         // the plan: what the next chunk needs first
-export const C_LEN: usize = <usize>CONN_LEN << 2;
-export const C_STRIDE: usize = <usize>CONN_STRIDE << 2;
-export const C_SLOT: usize = <usize>CONN_SLOT << 2;     // the host's
-export const C_EOF: usize = 32;      // u64, pattern bytes little-endian
+export const C_COPY: usize = (<usize>CONN_COPY) << 2; // copy a chunk this long whole
+export const C_SKIP: usize = (<usize>CONN_SKIP) << 2; // a shorter chunk only continues the frame
+export const C_HAVE: usize = (<usize>CONN_HAVE) << 2; // bytes of the unfinished frame in earlier chunks (the host holds them)
+export const C_AT: usize = (<usize>CONN_AT) << 2; // the plan: what the next chunk needs first
+export const C_LEN: usize = (<usize>CONN_LEN) << 2;
+export const C_STRIDE: usize = (<usize>CONN_STRIDE) << 2;
+export const C_SLOT: usize = (<usize>CONN_SLOT) << 2; // the host's
+export const C_EOF: usize = 32; // u64, pattern bytes little-endian
 export const C_EOF_LEN: usize = 40;
-export const C_LTYPE: usize = 44;    // pack code of the length field, as a char code
-export const C_LOFF: usize = 48;     // package_length_offset
-export const C_BOFF: usize = 52;     // package_body_offset
-export const C_MAX: usize = 56;      // package_max_length
-export const C_HSIZE: usize = 60;    // length mode: bytes up to the end of the length field
-export const C_NEED: usize = 64;     // the frame's total length, once known
+export const C_LTYPE: usize = 44; // pack code of the length field, as a char code
+export const C_LOFF: usize = 48; // package_length_offset
+export const C_BOFF: usize = 52; // package_body_offset
+export const C_MAX: usize = 56; // package_max_length
+export const C_HSIZE: usize = 60; // length mode: bytes up to the end of the length field
+export const C_NEED: usize = 64; // the frame's total length, once known
 export const C_PHASE: usize = 68;
 export const C_FLAGS: usize = 72;
-export const C_ERR: usize = 76;      // sticky error
-export const C_CHUNK: usize = 80;    // chunked-body machine: state i32, trailer-name matcher i32, size i64
-export const C_PROXY: usize = 96;    // 1 while a PROXY protocol header is awaited
-export const C_LAST: usize = 100;    // length of the last complete frame (sizes the windows)
-export const C_PREV: usize = 104;    // and of the one before (equal: frames of one size, predict strides)
-export const C_BUF: usize = 108;     // the HTTP head or PROXY header so far
+export const C_ERR: usize = 76; // sticky error
+export const C_CHUNK: usize = 80; // chunked-body machine: state i32, trailer-name matcher i32, size i64
+export const C_PROXY: usize = 96; // 1 while a PROXY protocol header is awaited
+export const C_LAST: usize = 100; // length of the last complete frame (sizes the windows)
+export const C_PREV: usize = 104; // and of the one before (equal: frames of one size, predict strides)
+export const C_BUF: usize = 108; // the HTTP head or PROXY header so far
 export const C_CAP: usize = 112;
 export const C_BLEN: usize = 116;
 export const C_TLEN: usize = 120;
-export const C_TAIL: usize = 124;    // 8 bytes: eof, the frame's last bytes; length, the length field
-export const C_REASON: usize = 132;  // with C_ERR: REASON_*
-export const C_ERRAT: usize = 136;   // with C_ERR: the offending byte, counted from the end of the last chunk fed
+export const C_TAIL: usize = 124; // 8 bytes: eof, the frame's last bytes; length, the length field
+export const C_REASON: usize = 132; // with C_ERR: REASON_*
+export const C_ERRAT: usize = 136; // with C_ERR: the offending byte, counted from the end of the last chunk fed
 // The HTTP head parser's state while a head is unfinished (http.ts parseHead):
 // bytes parsed (0: none yet), its state, the current line's start, a
-// per-state word, what the head said so far, and its Content-Length.
+// per-state word, what the head said so far, and its Content-Length (those
+// two and where the value starts: http_fields.ts).
 export const C_HPOS: usize = 140;
 export const C_HSTATE: usize = 144;
 export const C_HLINE: usize = 148;
 export const C_HAUX: usize = 152;
 export const C_HBITS: usize = 156;
 export const C_HCLAT: usize = 160;
-export const C_HCL: usize = 168;     // i64
+export const C_HCL: usize = 168; // i64
 export const CONN_SIZE: usize = 176;
 
 // Phases of the current frame (C_PHASE).
-export const PH_HEAD: i32 = 0;       // length unknown: searching a delimiter, or the header is short
-export const PH_BODY: i32 = 1;       // total length known (C_NEED)
-export const PH_CHUNKED: i32 = 2;    // HTTP chunked body in progress
-export const PH_RAW: i32 = 3;        // after an HTTP upgrade: each chunk's rest is a FLAG_RAW frame
-export const PH_CLOSED: i32 = 4;     // after an HTTP request with FLAG_CLOSE: bytes are ignored
+export const PH_HEAD: i32 = 0; // length unknown: searching a delimiter, or the header is short
+export const PH_BODY: i32 = 1; // total length known (C_NEED)
+export const PH_CHUNKED: i32 = 2; // HTTP chunked body in progress
+export const PH_RAW: i32 = 3; // after an HTTP upgrade: each chunk's rest is a FLAG_RAW frame
+export const PH_CLOSED: i32 = 4; // after an HTTP request with FLAG_CLOSE: bytes are ignored
 
 // Results of the per-mode steps; a positive result is a whole frame's length.
-export const MORE: i32 = -1;         // the frame goes on past the chunk
-export const FAIL: i32 = -2;         // C_ERR is set
-export const NEED: i32 = -3;         // stopped for bytes; CTRL_NEED_* are set
+export const MORE: i32 = -1; // the frame goes on past the chunk
+export const FAIL: i32 = -2; // C_ERR is set
+export const NEED: i32 = -3; // stopped for bytes; CTRL_NEED_* are set
 
-// @ts-ignore: decorator
-@inline export function get(c: usize, f: usize): i32 { return load<i32>(c + f); }
-// @ts-ignore: decorator
-@inline export function put(c: usize, f: usize, v: i32): void { store<i32>(c + f, v); }
+// @ts-expect-error: decorator
+@inline export function get(c: usize, f: usize): i32 {
+  return load<i32>(c + f);
+}
+// @ts-expect-error: decorator
+@inline export function put(c: usize, f: usize, v: i32): void {
+  store<i32>(c + f, v);
+}
 
 /**
  * Makes the connection's error sticky (C_ERR), with its reason and the
@@ -86,6 +99,9 @@ export function fail(c: usize, code: i32, reason: i32, at: i32, n: i32): i32 {
 
 // A head buffer this large is freed once the head is parsed.
 const KEEP_CAP: i32 = 65536;
+// The largest block the allocator gives (TLSF's BLOCK_MAXSIZE: 1 GiB less its
+// overhead); a larger request aborts the instance.
+const BLOCK_MAX: i32 = 1073741820;
 
 // The largest block the allocator gives (TLSF's BLOCK_MAXSIZE: 1 GiB less its header).
 const MAX_BLOCK: i32 = (1 << 30) - 16;
@@ -133,7 +149,8 @@ export function bufPut(c: usize, at: i32, src: usize, k: i32): bool {
     if (wanted > <i64>MAX_BLOCK) wanted = MAX_BLOCK;
     let next = <i32>wanted;
     if (next < required) next = required;
-    if (!canAlloc(next)) return false;
+    if (next > BLOCK_MAX) next = BLOCK_MAX; // a head past 512 MiB: its last doubling
+    if (required > next || !canAlloc(next)) return false;
     buf = buf ? heap.realloc(buf, <usize>next) : heap.alloc(<usize>next);
     put(c, C_BUF, <i32>buf);
     put(c, C_CAP, next);

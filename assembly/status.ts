@@ -135,6 +135,19 @@ export const CONN_LEN = 5;
 export const CONN_STRIDE = 6;
 export const CONN_SLOT = 7;
 
+// What the PROXY header of the last feed said, at CTRL_PROXY (proxy.ts).
+export const PK_NONE = 0; // no header has been parsed
+export const PK_ADDRESS = 1; // the client's and the balancer's addresses and ports follow
+export const PK_LOCAL = 2; // v2 LOCAL or v1 UNKNOWN: use the socket's own addresses
+// The longest PROXY headers: a v1 line with its CRLF, and a v2 header (16
+// bytes, then at most 4096 of addresses and TLVs).
+export const PROXY_V1_MAX = 107;
+export const PROXY_MAX = 4112;
+
+// The input area's least size: the core never makes it smaller, and the host
+// reserves this much at start.
+export const INPUT_AREA_MIN = 65536;
+
 // Limits.
 export const MAX_EOF_LEN = 8;
 export const MAX_PACKAGE_LENGTH = 1073741824; // 1 GiB: linear memory is 4 GiB at most

@@ -6,27 +6,61 @@
 // CONN_HAVE, CONN_SKIP and the plan (CONN_COPY/AT/LEN/STRIDE) that `finish`
 // writes, so the host copies the next chunk whole or only its next header.
 //
-// The steps (frame_*.ts) read the state (gN, gFs, gHi, ...), find their bytes
-// with `reach` and, when they are not there, return `ask(...)`; they move the
-// state only through `setCur`, `advance` and `resume`. The loop in framing.ts
-// moves it through the chunk* functions and `emit`.
+// The steps (frame_*.ts) read the state (chunkLen, frameStart, windowHi,
+// ...), find their bytes with `reach` and, when they are not there, return
+// `ask(...)`; they move the state only through `setCursor`, `advance` and
+// `resume`. The loop in framing.ts moves it through the chunk* functions and
+// `emit`.
 import {
-  OK, PROTO_LENGTH, PROTO_HTTP, FLAG_UPGRADE, FLAG_RAW,
-  CTRL_ERR, CTRL_NEED_AT, CTRL_NEED_LEN, CTRL_NEED_STRIDE, CTRL_HOLD, CTRL_REASON, CTRL_ERR_AT, CTRL_CONTINUE, MAX_WINDOWS,
-} from "./status";
-import { ctrlSet } from "./memory";
+  OK,
+  PROTO_LENGTH,
+  PROTO_HTTP,
+  FLAG_UPGRADE,
+  FLAG_RAW,
+  CTRL_ERR,
+  CTRL_NEED_AT,
+  CTRL_NEED_LEN,
+  CTRL_NEED_STRIDE,
+  CTRL_HOLD,
+  CTRL_REASON,
+  CTRL_ERR_AT,
+  CTRL_CONTINUE,
+  MAX_WINDOWS,
+} from './status';
+import { ctrlSet, putTriple } from './memory';
 import {
-  C_MODE, C_COPY, C_SKIP, C_HAVE, C_AT, C_LEN, C_STRIDE, C_HSIZE, C_NEED, C_PHASE, C_FLAGS, C_LAST, C_PREV,
-  C_REASON, C_ERRAT, PH_HEAD, PH_BODY, PH_CHUNKED, PH_RAW, PH_CLOSED, NEED, get, put,
-} from "./record";
+  C_MODE,
+  C_COPY,
+  C_SKIP,
+  C_HAVE,
+  C_AT,
+  C_LEN,
+  C_STRIDE,
+  C_HSIZE,
+  C_NEED,
+  C_PHASE,
+  C_FLAGS,
+  C_LAST,
+  C_PREV,
+  C_REASON,
+  C_ERRAT,
+  PH_HEAD,
+  PH_BODY,
+  PH_CHUNKED,
+  PH_RAW,
+  PH_CLOSED,
+  NEED,
+  get,
+  put,
+} from './record';
 
 // Window sizes. A chunk up to SMALL_CHUNK bytes is always copied whole.
 export const ALL: i32 = 0x7fffffff;
 export const SMALL_CHUNK: i32 = 2048;
-export const SMALL_LENGTH_FRAME: i32 = 512;   // after frames this short, length mode copies whole chunks
-export const SMALL_HTTP_FRAME: i32 = 1024;    // likewise for http
-export const HEAD_WINDOW: i32 = 512;          // first look at an HTTP head after a big frame
-export const GROW: i32 = 4096;                // least extension of a window that was not enough
+export const SMALL_LENGTH_FRAME: i32 = 512; // after frames this short, length mode copies whole chunks
+export const SMALL_HTTP_FRAME: i32 = 1024; // likewise for http
+export const HEAD_WINDOW: i32 = 512; // first look at an HTTP head after a big frame
+export const GROW: i32 = 4096; // least extension of a window that was not enough
 
 // Caps every connection's CONN_COPY word (tests set it low to send every chunk through windows).
 export let copyCap: i32 = ALL;
@@ -36,36 +70,37 @@ export function setCopyLimit(n: i32): void {
   copyCap = n < 0 ? 0 : n;
 }
 
-// The chunk being fed: its length, the valid window [gLo, gHi), where the
-// current frame starts (negative: -bytes before this chunk), progress inside
-// it (HTTP head search, chunked body), and the output so far.
-export let gN: i32 = 0;
-export let gLo: i32 = 0;
-export let gHi: i32 = 0;
-export let gFs: i32 = 0;
-export let gCur: i32 = 0;
-export let gCount: i32 = 0;
-export let gOut: usize = 0;
-export let gSpan: bool = false;  // a frame that began in an earlier chunk was returned
+// The chunk being fed. Offsets are chunk offsets: chunk byte k is at
+// inputPtr()+k once the host has copied it.
+export let chunkLen: i32 = 0; // the chunk's length
+export let windowLo: i32 = 0; // the copied window being read: [windowLo, windowHi)
+export let windowHi: i32 = 0;
+export let frameStart: i32 = 0; // where the current frame starts (negative: that many bytes before the chunk)
+export let frameCursor: i32 = 0; // how far a step got inside it (the HTTP head search, a chunked body)
+export let frameCount: i32 = 0; // frames written for this chunk
+export let nextTriple: usize = 0; // where the next frame's triple goes in the output area
+export let spanReturned: bool = false; // a frame that began in an earlier chunk was returned
 // Where in the chunk the head of a request expecting 100-continue ended (-1: none).
-export let gContinueAt: i32 = -1;
-// The strided windows of the last plan or strided ask (gSAt -1: none), and the last ask.
-let gSAt: i32 = -1;
-let gSLen: i32 = 0;
-let gSStride: i32 = 0;
-let gAskLen: i32 = 0;
-let gAskStride: i32 = 0;
+export let continueAt: i32 = -1;
+// The strided windows of the last plan or strided ask (plannedAt -1: none):
+// plannedLen bytes at plannedAt and every plannedStride bytes after; and what
+// the last ask wanted (askedStride 0: no stride).
+let plannedAt: i32 = -1;
+let plannedLen: i32 = 0;
+let plannedStride: i32 = 0;
+let askedLen: i32 = 0;
+let askedStride: i32 = 0;
 
 // ---------------------------------------------------------------- the loop's moves
 
 /** A chunk of `n` bytes begins, with no frames yet (enough for `stop`). */
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline
 export function chunkBegin(n: i32): void {
-  gCount = 0;
-  gSpan = false;
-  gContinueAt = -1;
-  gN = n;
+  frameCount = 0;
+  spanReturned = false;
+  continueAt = -1;
+  chunkLen = n;
 }
 
 /**
@@ -73,71 +108,67 @@ export function chunkBegin(n: i32): void {
  * began `have` bytes ago), and the host copied [0, valid), plus the record's
  * plan when that is not the whole chunk.
  */
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline
 export function chunkWindows(c: usize, n: i32, valid: i32, have: i32, out: usize): void {
-  gOut = out;
-  gLo = 0;
-  gHi = valid;
-  gFs = -have;
-  gCur = 0;
-  gSAt = -1;
-  gAskStride = 0;
+  nextTriple = out;
+  windowLo = 0;
+  windowHi = valid;
+  frameStart = -have;
+  frameCursor = 0;
+  plannedAt = -1;
+  askedStride = 0;
   if (valid < n) {
     // the host copied the plan's windows
     const at = get(c, C_AT);
     if (at >= 0 && at < n) {
-      gSAt = at;
-      gSLen = get(c, C_LEN);
-      gSStride = get(c, C_STRIDE);
+      plannedAt = at;
+      plannedLen = get(c, C_LEN);
+      plannedStride = get(c, C_STRIDE);
     }
   }
 }
 
 /** The host copied what the last ask wanted, the first window being [at, end). */
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline
 export function chunkMore(at: i32, end: i32): void {
-  if (gAskStride > 0) {
-    gSAt = at;
-    gSLen = gAskLen;
-    gSStride = gAskStride;
-    gAskStride = 0;
-    gLo = at;
-    gHi = end;
-  } else if (at == gHi) {
-    gHi = end;
+  if (askedStride > 0) {
+    plannedAt = at;
+    plannedLen = askedLen;
+    plannedStride = askedStride;
+    askedStride = 0;
+    windowLo = at;
+    windowHi = end;
+  } else if (at == windowHi) {
+    windowHi = end;
   } else {
-    gLo = at;
-    gHi = end;
+    windowLo = at;
+    windowHi = end;
   }
 }
 
 /** The first frame starts at `fs` (after a PROXY header). */
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline
 export function chunkFrom(fs: i32): void {
-  gFs = gCur = fs;
+  frameStart = frameCursor = fs;
 }
 
 /**
- * Writes the frame of `r` bytes at gFs, and moves on past it: to the next
+ * Writes the frame of `r` bytes at frameStart, and moves on past it: to the next
  * frame's head, or for an HTTP request that closes or upgrades the
  * connection, to ignoring or passing on what follows.
  */
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline
 export function emit(c: usize, r: i32): void {
-  const fs = gFs;
-  const out = gOut;
+  const fs = frameStart;
   const flags = get(c, C_FLAGS);
-  store<i32>(out, fs);
-  store<i32>(out, r, 4);
-  store<i32>(out, flags, 8);
-  gOut = out + 12;
-  gCount++;
-  gFs = gCur = fs + r;
-  if (fs < 0) gSpan = true;
+  nextTriple = putTriple(nextTriple, fs, r, flags);
+  frameCount++;
+  frameStart = frameCursor = fs + r;
+  if (fs < 0) spanReturned = true;
   put(c, C_PREV, get(c, C_LAST));
   put(c, C_LAST, r);
   if (flags != 0) put(c, C_PHASE, afterFlags(flags));
@@ -145,7 +176,7 @@ export function emit(c: usize, r: i32): void {
 }
 
 /** The phase after a frame with these (non-zero) flags: raw after an upgrade, closed after FLAG_CLOSE. */
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline
 export function afterFlags(flags: i32): i32 {
   return flags & (FLAG_UPGRADE | FLAG_RAW) ? PH_RAW : PH_CLOSED;
@@ -154,10 +185,10 @@ export function afterFlags(flags: i32): i32 {
 // ---------------------------------------------------------------- the steps' moves
 
 /** Where a step got to inside the current frame (the HTTP head search, the chunked body). */
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline
-export function setCur(cur: i32): void {
-  gCur = cur;
+export function setCursor(cur: i32): void {
+  frameCursor = cur;
 }
 
 /**
@@ -167,69 +198,69 @@ export function setCur(cur: i32): void {
  * have moved past bytes that belong to no frame (empty lines before an HTTP
  * request).
  */
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline
 export function advance(c: usize, fs: i32, out: usize, count: i32, last: i32, prev: i32): void {
-  if (count != gCount) {
-    gFs = gCur = fs;
-    gOut = out;
-    gCount = count;
+  if (count != frameCount) {
+    frameStart = frameCursor = fs;
+    nextTriple = out;
+    frameCount = count;
     put(c, C_LAST, last);
     put(c, C_PREV, prev);
-  } else if (fs != gFs) {
-    gFs = gCur = fs;
+  } else if (fs != frameStart) {
+    frameStart = frameCursor = fs;
   }
 }
 
 /** The head of a request expecting 100-continue ended at chunk offset `at`, its body to come. */
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline
 export function expectContinue(at: i32): void {
-  gContinueAt = at;
+  continueAt = at;
 }
 
 /**
  * eofWhole's locals become the chunk's state when the chunk ends inside a
  * frame: `n` bytes, `count` frames written up to `out`, the open one at `fs`.
  */
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline
 export function resume(n: i32, fs: i32, out: usize, count: i32): void {
-  gN = n;
-  gCount = count;
-  gOut = out;
-  gSpan = false;
-  gFs = gCur = fs;
+  chunkLen = n;
+  frameCount = count;
+  nextTriple = out;
+  spanReturned = false;
+  frameStart = frameCursor = fs;
 }
 
 // ---------------------------------------------------------------- windows
 
 /**
  * True when chunk offset `from` is in a window the host has copied; that
- * window becomes the current one, [gLo, gHi).
+ * window becomes the current one, [windowLo, windowHi).
  */
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline
 export function reach(from: i32): bool {
-  return (from >= gLo && from < gHi) || reachPlanned(from);
+  return (from >= windowLo && from < windowHi) || reachPlanned(from);
 }
 
 /** reach() for an offset outside the current window: one of the strided windows? */
 function reachPlanned(from: i32): bool {
-  const base = gSAt;
+  const base = plannedAt;
   if (base < 0 || from < base) return false;
   let w = base;
-  const stride = gSStride;
+  const stride = plannedStride;
   if (stride > 0) {
     const k = (from - base) / stride;
     if (k >= MAX_WINDOWS) return false;
     w = base + k * stride;
   }
-  let e = w + gSLen;
-  if (e > gN) e = gN;
+  let e = w + plannedLen;
+  if (e > chunkLen) e = chunkLen;
   if (from >= e) return false;
-  gLo = w;
-  gHi = e;
+  windowLo = w;
+  windowHi = e;
   return true;
 }
 
@@ -241,13 +272,13 @@ function reachPlanned(from: i32): bool {
 export function ask(from: i32, want: i32, stride: i32): i32 {
   let at = from;
   if (reach(from)) {
-    at = gHi;
+    at = windowHi;
     stride = 0;
   }
-  gAskLen = from + want - at;
-  gAskStride = stride;
+  askedLen = from + want - at;
+  askedStride = stride;
   ctrlSet(CTRL_NEED_AT, at);
-  ctrlSet(CTRL_NEED_LEN, gAskLen);
+  ctrlSet(CTRL_NEED_LEN, askedLen);
   ctrlSet(CTRL_NEED_STRIDE, stride);
   return NEED;
 }
@@ -260,7 +291,7 @@ export function strideFor(c: usize, len: i32): i32 {
 
 /** An extension for a window that was not enough: at least GROW, else doubling. */
 export function grow(): i32 {
-  const w = gHi - gLo;
+  const w = windowHi - windowLo;
   return w > GROW ? w : GROW;
 }
 
@@ -275,24 +306,24 @@ export function stop(c: usize, hold: i32, have: i32, err: i32): i32 {
   put(c, C_HAVE, have);
   put(c, C_SKIP, err == OK && have > 0 && get(c, C_PHASE) == PH_BODY ? get(c, C_NEED) - have : 0);
   // A clean result tells the host everything: it reads the control block only otherwise.
-  if (err == OK && hold == gN && !gSpan) return gCount;
+  if (err == OK && hold == chunkLen && !spanReturned) return frameCount;
   ctrlSet(CTRL_HOLD, hold);
   ctrlSet(CTRL_NEED_AT, -1);
   ctrlSet(CTRL_ERR, err);
   if (err != OK) {
     ctrlSet(CTRL_REASON, get(c, C_REASON));
-    ctrlSet(CTRL_ERR_AT, get(c, C_ERRAT) + gN);
+    ctrlSet(CTRL_ERR_AT, get(c, C_ERRAT) + chunkLen);
   }
   // a head that ends the chunk leaves its frame unfinished, so this is never the clean result above
-  ctrlSet(CTRL_CONTINUE, err == OK && gContinueAt == gN ? 1 : 0);
-  return ~gCount;
+  ctrlSet(CTRL_CONTINUE, err == OK && continueAt == chunkLen ? 1 : 0);
+  return ~frameCount;
 }
 
 /** Stops for bytes (CTRL_NEED_* are set). */
-// @ts-ignore: decorator
+// @ts-expect-error: decorator
 @inline
 export function needMore(): i32 {
-  return ~gCount;
+  return ~frameCount;
 }
 
 /**
@@ -300,8 +331,8 @@ export function needMore(): i32 {
  * next one: copied whole, or through windows starting with the next header.
  */
 export function finish(c: usize, open: bool): i32 {
-  const n = gN;
-  const have = open ? n - gFs : 0;
+  const n = chunkLen;
+  const have = open ? n - frameStart : 0;
   const mode = get(c, C_MODE);
   if (mode == PROTO_LENGTH || mode == PROTO_HTTP) {
     const small = get(c, C_LAST) <= (mode == PROTO_LENGTH ? SMALL_LENGTH_FRAME : SMALL_HTTP_FRAME);
@@ -330,5 +361,5 @@ export function finish(c: usize, open: bool): i32 {
     put(c, C_LEN, len);
     put(c, C_STRIDE, stride);
   }
-  return stop(c, open ? gFs : n, have, OK);
+  return stop(c, open ? frameStart : n, have, OK);
 }

@@ -198,7 +198,7 @@ function randomSplit(stream, r, maxChunk) {
 const c = core();
 const settings = new Settings();
 
-/** Applies a case's settings to the core (read by the next `open`). */
+/** Applies a case's settings to the store the next `open` reads. */
 function configure(cfg) {
   settings.reset();
   settings.set('protocol', cfg.protocol);
@@ -270,7 +270,7 @@ function passJsBounds(f, chunks) {
 function wasmSide(_cfg, chunks, bounds) {
   const pass = bounds ? passWasmBounds : passWasm;
   return (reps) => {
-    const conn = c.open();
+    const conn = c.open(settings.store);
     let s = 0;
     for (let r = 0; r < reps; r++) s += pass(conn, chunks);
     c.close(conn);
@@ -292,7 +292,7 @@ function jsSide(cfg, chunks, bounds) {
 
 /** The frames of one pass over the chunks, as the Buffers the side handed out. */
 function collectWasm(chunks) {
-  const conn = c.open();
+  const conn = c.open(settings.store);
   const frames = [];
   for (const chunk of chunks) {
     const n = c.feed(conn, chunk);
@@ -520,7 +520,7 @@ function measureCalls(cs) {
   }
   configure(cs.cfg);
   const wasm = (bounds) => (reps) => {
-    const conn = c.open();
+    const conn = c.open(settings.store);
     let s = 0;
     for (let r = 0; r < reps; r++) {
       for (let k = 0; k < N; k++) {

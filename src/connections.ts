@@ -170,7 +170,7 @@ export class ConnectionTable {
   /** Serves a connection; accept runs now, or once the PROXY header has arrived. */
   open(link: Link, remote: Remote): void {
     const cfg = this.#cfg;
-    const conn = new Connection(link, remote, this.#raw0 && !cfg.proxy ? 0 : this.#core.open(), Date.now());
+    const conn = new Connection(link, remote, this.#raw0 && !cfg.proxy ? 0 : this.#core.open(cfg.store), Date.now());
     this.#conns.set(remote.id, conn);
     this.counters.accepted++;
     this.#hooks.loadChanged();

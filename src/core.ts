@@ -14,7 +14,9 @@
 // the frame is joined with one copy into `span`. A chunk that cannot complete
 // a frame of known length is kept without calling the core.
 import { existsSync, readFileSync } from 'node:fs';
+import { instantiateSync } from '@assemblyscript/loader';
 import * as S from '../assembly/status.js';
+import { CoreAbort } from './errors.js';
 import { Held } from './held.js';
 import { readProxy, type ProxyResult } from './proxy.js';
 
@@ -30,7 +32,6 @@ interface WasmMemory {
 }
 declare const WebAssembly: {
   Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: object };
 };
 
 interface CoreExports {
@@ -41,26 +42,25 @@ interface CoreExports {
   feed_more(conn: number, at: number, end: number): number;
   feed_words(conn: number, n: number, w0: number, w1: number, w2: number, w3: number): number;
   set_copy_limit(n: number): void;
-  conn_open(): number;
+  conn_open(store: number): number;
   conn_close(conn: number): void;
   conn_buffered(conn: number): number;
   conn_held(conn: number): number;
   set_memory_limit(pages: number): void;
+  store_new(): number;
+  store_free(store: number): void;
   settings_scratch(n: number): number;
-  setting_set(keyLen: number, tag: number, num: number, valLen: number): number;
-  setting_find(keyLen: number): number;
-  setting_count(): number;
-  setting_read(i: number): number;
-  setting_key(i: number): void;
-  setting_allowed(i: number): void;
-  settings_serialize(): number;
-  settings_load(len: number): number;
-  settings_reset(): void;
-}
-
-/** Raised when the core aborts: a bug in the core, never bad input. */
-export class CoreAbort extends Error {
-  readonly code = 'ERR_CORE_ABORT';
+  setting_set(store: number, keyLen: number, tag: number, num: number, valLen: number): number;
+  setting_find(store: number, keyLen: number): number;
+  setting_count(store: number): number;
+  setting_read(store: number, i: number): number;
+  setting_key(store: number, i: number): number;
+  settings_serialize(store: number): number;
+  settings_load(store: number, len: number): number;
+  settings_reset(store: number): void;
+  schema_count(): number;
+  schema_name(i: number): number;
+  schema_allowed(i: number): number;
 }
 
 function wasmUrl(): URL {
@@ -136,6 +136,8 @@ const EMPTY = Buffer.alloc(0);
 
 export class Core {
   readonly exports: CoreExports;
+  /** The loader's reader of an AssemblyScript string (a static one: the core allocates no managed objects). */
+  readonly #getString: (ptr: number) => string;
   readonly memory: WasmMemory;
   #buffer!: ArrayBuffer;
   u8!: Uint8Array;
@@ -171,13 +173,27 @@ export class Core {
 
   constructor() {
     compiled ??= new WebAssembly.Module(readFileSync(wasmUrl()));
-    const instance = new WebAssembly.Instance(compiled, {
+    // The loader instantiates (cold path): it gives __getString for the core's
+    // static strings, here for the abort's message and file. The hot path calls
+    // the raw exports of `instance`, not the loader's wrappers.
+    let getString: ((ptr: number) => string) | null = null;
+    const text = (ptr: number) => {
+      if (getString === null || ptr === 0) return '';
+      try {
+        return getString(ptr);
+      } catch {
+        return `<string at ${ptr}>`;
+      }
+    };
+    const { instance, exports: util } = instantiateSync<Record<string, unknown>>(compiled as never, {
       env: {
-        abort(_msg: number, _file: number, line: number, col: number) {
-          throw new CoreAbort(`tcp-prefork core aborted at ${line}:${col}`);
+        abort(msg: number, file: number, line: number, column: number) {
+          throw new CoreAbort(text(msg), text(file), line, column);
         },
       },
     });
+    getString = util.__getString;
+    this.#getString = util.__getString;
     this.exports = instance.exports as unknown as CoreExports;
     this.memory = this.exports.memory;
     this.#feed = this.exports.feed;
@@ -185,8 +201,8 @@ export class Core {
     this.#feedWords = this.exports.feed_words;
     this.#ctrl = this.exports.ctrl() >> 2;
     this.#refresh();
-    this.#inPtr = this.exports.reserve_input(65536);
-    this.#inCap = 65536;
+    this.#inPtr = this.exports.reserve_input(S.INPUT_AREA_MIN);
+    this.#inCap = S.INPUT_AREA_MIN;
     this.#refresh();
   }
 
@@ -210,9 +226,9 @@ export class Core {
     return this.f64[(this.#ctrl + S.CTRL_NUM) >> 1];
   }
 
-  /** Opens a connection's framing state with the current settings. */
-  open(): number {
-    const conn = this.exports.conn_open();
+  /** Opens a connection's framing state with the settings of `store` (a Settings' `store`) as they are now. */
+  open(store: number): number {
+    const conn = this.exports.conn_open(store);
     this.views();
     let slot = this.#freeSlots.pop();
     if (slot === undefined) {
@@ -486,7 +502,7 @@ export class Core {
   #keep(h: Held, chunk: Uint8Array, n: number, count: number, hold: number, error: number): void {
     if (count > 0 && this.frames[0] < 0) {
       const k = -this.frames[0];
-      if (h.bytes !== k) throw new CoreAbort(`tcp-prefork core: a frame began ${k} bytes back, ${h.bytes} are held`);
+      if (h.bytes !== k) throw new CoreAbort(`a frame began ${k} bytes back, ${h.bytes} are held`);
       this.span = h.join(chunk, this.frames[1] - k);
       this.#heldBytes -= h.release();
     }
@@ -496,12 +512,11 @@ export class Core {
       return;
     }
     if (hold < 0) {
-      if (h.bytes !== -hold)
-        throw new CoreAbort(`tcp-prefork core: a frame goes on from ${-hold} bytes back, ${h.bytes} are held`);
+      if (h.bytes !== -hold) throw new CoreAbort(`a frame goes on from ${-hold} bytes back, ${h.bytes} are held`);
       this.#heldBytes += h.add(chunk, 0);
       return;
     }
-    if (h.bytes !== 0) throw new CoreAbort(`tcp-prefork core: ${h.bytes} held bytes were dropped`);
+    if (h.bytes !== 0) throw new CoreAbort(`${h.bytes} held bytes were dropped`);
     this.#heldBytes += h.add(chunk, hold);
   }
 
@@ -564,6 +579,11 @@ export class Core {
     this.views();
     this.u8.set(bytes, ptr + offset);
     return offset + bytes.length;
+  }
+
+  /** Reads a static string of the core (AssemblyScript's UTF-16 layout) with the loader's __getString. */
+  string(ptr: number): string {
+    return this.#getString(ptr);
   }
 
   /** Copies `len` bytes at `ptr` out of linear memory. */

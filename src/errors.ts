@@ -172,6 +172,32 @@ export class CallbackError extends TcpPreforkError {
   }
 }
 
+/**
+ * A bug, never bad input: the core aborted (AssemblyScript's `abort`, with
+ * what it said and where), or its answer broke an invariant the host checks.
+ * It costs the worker, which the master replaces.
+ */
+export class CoreAbort extends TcpPreforkError {
+  /** What the core said (e.g. "Allocation too large"), or which invariant broke. */
+  readonly reason: string;
+  /** Where the abort is in the AssemblyScript sources (e.g. "~lib/rt/tlsf.ts", 461, 29); "" and 0 for a host check. */
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+  constructor(reason: string, file = '', line = 0, column = 0) {
+    super(
+      'ERR_CORE_ABORT',
+      line > 0
+        ? `tcp-prefork core aborted: ${reason || '(no message)'} at ${file || '?'}:${line}:${column}`
+        : `tcp-prefork core: ${reason}`,
+    );
+    this.reason = reason;
+    this.file = file;
+    this.line = line;
+    this.column = column;
+  }
+}
+
 /** What each S.REASON_* means, as the error's `reason`. */
 export const REASONS: Readonly<Record<number, string>> = {
   [S.REASON_HEAD_TOO_LARGE]: 'request head exceeds package_max_length',

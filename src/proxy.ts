@@ -2,9 +2,7 @@
 // its 16-byte addresses into the strings node itself reports.
 import * as S from '../assembly/status.js';
 
-export const PK_NONE = 0;
-export const PK_ADDRESS = 1;
-export const PK_LOCAL = 2;
+export { PK_NONE, PK_ADDRESS, PK_LOCAL } from '../assembly/status.js';
 
 export interface ProxyResult {
   kind: number;
@@ -45,7 +43,7 @@ export function formatIp(b: Uint8Array, family: number): string {
 export function readProxy(i32: Int32Array, u8: Uint8Array, ctrlWord: number): ProxyResult {
   const base = ctrlWord + S.CTRL_PROXY;
   const kind = i32[base];
-  if (kind !== PK_ADDRESS) return { kind };
+  if (kind !== S.PK_ADDRESS) return { kind };
   const family = i32[base + 1];
   const bytes = (base + 4) * 4;
   return {

@@ -57,7 +57,6 @@ export class Server {
     this.workerId = workerIndex();
     this.isWorker = this.workerId !== null;
     this.isMaster = !this.isWorker;
-    this.#settings.reset();
     this.#settings.set('process_number', Math.min(1024, availableParallelism()));
     this.#settings.set('max_conn', fileLimit());
     this.set('ip', ip);

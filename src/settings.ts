@@ -1,5 +1,7 @@
-// The settings facade over the core's store: encodes JS values as tagged
-// bytes, decodes them back, and turns a refused value into InvalidSettingError.
+// The settings facade over a store of the core (one per Settings, so one per
+// Server): encodes JS values as tagged bytes, decodes them back, reads the
+// schema's key names and allowed texts (static strings of the core) through
+// the loader, and turns a refused value into InvalidSettingError.
 import * as S from '../assembly/status.js';
 import { core, type Core } from './core.js';
 import { InvalidSettingError } from './errors.js';
@@ -75,11 +77,49 @@ const KNOWN_KEYS = new Set<string>([
 
 const utf8 = new TextDecoder();
 
+// A store whose Settings was dropped without dispose() is freed when the
+// Settings is collected. A core that aborted earlier may refuse: nothing to do then.
+const unreferenced = new FinalizationRegistry<{ core: Core; store: number }>(({ core, store }) => {
+  try {
+    core.exports.store_free(store);
+  } catch {
+    // the instance is past use
+  }
+});
+
+/**
+ * One settings store: its own block in the core's linear memory, so two
+ * Servers in one process never see each other's settings. Connections are
+ * opened with `core.open(settings.store)`.
+ */
 export class Settings {
   readonly #core: Core;
+  #store: number;
 
   constructor(c: Core = core()) {
     this.#core = c;
+    this.#store = c.exports.store_new();
+    c.views();
+    unreferenced.register(this, { core: c, store: this.#store }, this);
+  }
+
+  /** This store's address in the core's linear memory, for `Core.open` (0 once disposed). */
+  get store(): number {
+    return this.#store;
+  }
+
+  /** Frees the store. Connections opened from it keep their settings; this object is unusable after. */
+  dispose(): void {
+    if (this.#store === 0) return;
+    unreferenced.unregister(this);
+    this.#core.exports.store_free(this.#store);
+    this.#store = 0;
+  }
+
+  /** The store, for a call into the core; throws once disposed. */
+  #live(): number {
+    if (this.#store === 0) throw new Error('tcp-prefork: these settings were disposed');
+    return this.#store;
   }
 
   /** Validates and stores one setting. Throws InvalidSettingError (ERR_INVALID_SETTING). */
@@ -88,6 +128,7 @@ export class Settings {
       throw new InvalidSettingError(String(key), 'a non-empty string as the key');
     }
     const c = this.#core;
+    const store = this.#live();
     const keyBytes = Buffer.from(key);
     let tag: number;
     let num = 0;
@@ -121,45 +162,58 @@ export class Settings {
     }
     let end = c.scratch(keyBytes, 0);
     if (bytes) end = c.scratch(bytes, end);
-    const status = c.exports.setting_set(keyBytes.length, tag, num, bytes ? bytes.length : 0);
+    const status = c.exports.setting_set(store, keyBytes.length, tag, num, bytes ? bytes.length : 0);
     c.views();
-    if (status !== S.OK) {
-      const index = c.ctrl(S.CTRL_ARG);
-      c.exports.setting_allowed(index);
-      c.views();
-      const allowed = utf8.decode(c.u8.subarray(c.ctrl(S.CTRL_STR_PTR), c.ctrl(S.CTRL_STR_PTR) + c.ctrl(S.CTRL_STR_LEN)));
-      throw new InvalidSettingError(key, allowed, value);
-    }
+    if (status !== S.OK) throw new InvalidSettingError(key, this.#allowed(c.ctrl(S.CTRL_ARG)), value);
   }
 
   /** One setting's value, or undefined for a key never set. */
   get(key: string): SettingValue | undefined {
     const c = this.#core;
+    const store = this.#live();
     const keyBytes = Buffer.from(String(key));
     c.scratch(keyBytes, 0);
-    const i = c.exports.setting_find(keyBytes.length);
-    return i < 0 ? undefined : this.#read(i);
+    const i = c.exports.setting_find(store, keyBytes.length);
+    return i < 0 ? undefined : this.#read(store, i);
   }
 
   /** Every setting, defaults included, as a plain object. */
   all(): Record<string, SettingValue> {
     const c = this.#core;
+    const store = this.#live();
     const out: Record<string, SettingValue> = {};
-    const n = c.exports.setting_count();
+    const n = c.exports.setting_count(store);
     for (let i = 0; i < n; i++) {
-      c.exports.setting_key(i);
-      c.views();
-      const p = c.ctrl(S.CTRL_STR_PTR);
-      const key = utf8.decode(c.u8.subarray(p, p + c.ctrl(S.CTRL_STR_LEN)));
       // defineProperty: a key like "__proto__" stays an own key, not the prototype.
-      Object.defineProperty(out, key, { value: this.#read(i), enumerable: true, writable: true, configurable: true });
+      Object.defineProperty(out, this.#key(store, i), {
+        value: this.#read(store, i),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
     }
     return out;
   }
 
-  #read(i: number): SettingValue {
+  /** Entry i's key: a known key's name is a static string of the core; another key, its UTF-8 bytes. */
+  #key(store: number, i: number): string {
     const c = this.#core;
-    const tag = c.exports.setting_read(i);
+    const name = c.exports.setting_key(store, i);
+    if (name !== 0) return c.string(name);
+    c.views();
+    const p = c.ctrl(S.CTRL_STR_PTR);
+    return utf8.decode(c.u8.subarray(p, p + c.ctrl(S.CTRL_STR_LEN)));
+  }
+
+  /** What known key i allows, as the core's schema says it. */
+  #allowed(i: number): string {
+    const c = this.#core;
+    return c.string(c.exports.schema_allowed(i));
+  }
+
+  #read(store: number, i: number): SettingValue {
+    const c = this.#core;
+    const tag = c.exports.setting_read(store, i);
     c.views();
     const p = c.ctrl(S.CTRL_STR_PTR);
     const bytes = () => c.u8.subarray(p, p + c.ctrl(S.CTRL_STR_LEN));
@@ -182,7 +236,7 @@ export class Settings {
   /** The whole store as bytes, to hand to a worker. */
   serialize(): Buffer {
     const c = this.#core;
-    const len = c.exports.settings_serialize();
+    const len = c.exports.settings_serialize(this.#live());
     c.views();
     return c.bytes(c.ctrl(S.CTRL_STR_PTR), len);
   }
@@ -190,26 +244,20 @@ export class Settings {
   /** Loads a serialized store. Throws InvalidSettingError on a bad blob. */
   load(blob: Uint8Array): void {
     const c = this.#core;
+    const store = this.#live();
     c.scratch(blob, 0);
-    const status = c.exports.settings_load(blob.length);
+    const status = c.exports.settings_load(store, blob.length);
     c.views();
     if (status === S.ERR_INVALID_SETTING) {
       const index = c.ctrl(S.CTRL_ARG);
-      c.exports.setting_key(index);
-      c.views();
-      const p = c.ctrl(S.CTRL_STR_PTR);
-      const key = utf8.decode(c.u8.subarray(p, p + c.ctrl(S.CTRL_STR_LEN)));
-      c.exports.setting_allowed(index);
-      c.views();
-      const q = c.ctrl(S.CTRL_STR_PTR);
-      throw new InvalidSettingError(key, utf8.decode(c.u8.subarray(q, q + c.ctrl(S.CTRL_STR_LEN))));
+      throw new InvalidSettingError(this.#key(store, index), this.#allowed(index));
     }
     if (status !== S.OK) throw new InvalidSettingError('(serialized store)', 'bytes made by serialize()');
   }
 
-  /** Restores the defaults and forgets unknown keys. */
+  /** Restores the defaults and forgets unknown keys, in this store only. */
   reset(): void {
-    this.#core.exports.settings_reset();
+    this.#core.exports.settings_reset(this.#live());
     this.#core.views();
   }
 }

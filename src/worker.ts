@@ -210,7 +210,7 @@ export class Worker {
     this.#waitMs = (st.get('max_wait_time') as number) * 1000;
     const maxRequest = st.get('max_request') as number;
     const cfg: TableConfig = {
-      store: 0,
+      store: st.store,
       protocol: st.get('protocol') as TableConfig['protocol'],
       proxy: st.get('proxy_protocol') === true,
       autoContinue: st.get('http_auto_continue') === true,

@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { createHash } from 'node:crypto';
 import { core, Core } from '../src/core.js';
 import { Settings } from '../src/settings.js';
-import { framingError } from '../src/errors.js';
+import { CoreAbort, framingError } from '../src/errors.js';
 import {
   type GenFrame,
   type LengthCfg,
@@ -48,7 +48,7 @@ type Config = Record<string, string | number | Buffer>;
 function openWith(cfg: Config): number {
   settings.reset();
   for (const [k, v] of Object.entries(cfg)) settings.set(k, v);
-  return c.open();
+  return c.open(settings.store);
 }
 
 function lengthConfig(cfg: LengthCfg, extra: Config = {}): Config {
@@ -88,8 +88,8 @@ function checkSplits(cfg: Config, all: GenFrame[], cuts: { random: number[]; mar
   }
   const chunks = splitAt(stream, pickCuts(stream.length, marks, cuts));
   const ones = oneByteChunks(stream);
-  const a = c.open();
-  const b = c.open();
+  const a = c.open(settings.store);
+  const b = c.open(settings.store);
   try {
     const [ra, rb] = feedInterleaved(c, a, chunks, b, ones, plant);
     expectFrames(ra, frames, `split at ${chunks.map((x) => x.length).join('+')}`, chunks);
@@ -604,8 +604,8 @@ describe('errors from real bytes', () => {
       for (const [label, chunks] of splits) {
         settings.reset();
         for (const [k, v] of Object.entries(ec.cfg)) settings.set(k, v);
-        const conn = c.open();
-        const sibling = c.open();
+        const conn = c.open(settings.store);
+        const sibling = c.open(settings.store);
         const sib: FeedResult = { frames: [], flags: [], zeroCopy: [], error: 0, errorChunk: -1 };
         const r: FeedResult = { frames: [], flags: [], zeroCopy: [], error: 0, errorChunk: -1 };
         try {
@@ -637,7 +637,7 @@ describe('errors from real bytes', () => {
           expect(sib.frames.length).toBe(k);
           for (const f of sib.frames) expect(f.equals(ec.valid)).toBe(true);
           // a new connection after the error works too
-          const fresh = c.open();
+          const fresh = c.open(settings.store);
           const v = owned(ec.valid);
           expect(c.feed(fresh, v)).toBe(1);
           expect(c.error).toBe(OK);
@@ -925,7 +925,7 @@ describe('large frame', () => {
     const own = new Core();
     const ownSettings = new Settings(own);
     for (const [k, v] of Object.entries(lengthConfig(cfg, { package_max_length: 64 * MiB + 16 }))) ownSettings.set(k, v);
-    const conn = own.open();
+    const conn = own.open(ownSettings.store);
     const frame = Buffer.allocUnsafe(size);
     // a cheap non-repeating fill: xorshift words
     let x = 0x9e3779b9;
@@ -1039,7 +1039,7 @@ describe('zero-copy and copies', () => {
   it('a frame spanning chunks is a copy that survives later feeds, other connections and memory.grow', () => {
     const cfg: LengthCfg = { type: 'N', lengthOffset: 0, bodyOffset: 4 };
     const conn = openWith(lengthConfig(cfg, { package_max_length: 64 * MiB }));
-    const other = c.open();
+    const other = c.open(settings.store);
     const frame = lengthPacket(cfg, 3000, (i) => (i * 7 + 3) & 0xff);
     const next = lengthPacket(cfg, 50, (i) => (i * 11 + 1) & 0xff);
     // first part, then the rest of the frame plus a whole next frame and the start of a third
@@ -1122,6 +1122,26 @@ describe('zero-copy and copies', () => {
   });
 });
 
+describe('a head past 512 MiB', () => {
+  it("grows the core buffer to the allocator's largest block instead of aborting the core", () => {
+    // a core of its own: the buffer takes 1 GiB of it
+    const own = new Core();
+    const ownSettings = new Settings(own);
+    ownSettings.set('protocol', 'http');
+    ownSettings.set('package_max_length', 1024 * MiB);
+    const conn = own.open(ownSettings.store);
+    const fill = Buffer.alloc(MiB, 0x61);
+    expect(own.feed(conn, owned('GET / HTTP/1.1\r\nX: '))).toBe(0);
+    for (let i = 0; i < 520; i++) {
+      expect(own.feed(conn, fill)).toBe(0); // a 512 MiB buffer would double to 1 GiB here
+      expect(own.error).toBe(OK);
+    }
+    expect(own.holding(conn)).toBeGreaterThan(520 * MiB);
+    own.close(conn);
+    ownSettings.dispose();
+  }, 60_000);
+});
+
 // ============================================================== many connections
 
 describe('many connections', () => {
@@ -1146,7 +1166,7 @@ describe('many connections', () => {
       ] as [number, Config][]) {
         settings.reset();
         for (const [key, v] of Object.entries(cfg)) settings.set(key, v);
-        for (let i = 0; i < perRound / 4; i++) conns.push([c.open(), k]);
+        for (let i = 0; i < perRound / 4; i++) conns.push([c.open(settings.store), k]);
       }
       conns.forEach(([conn, k], i) => {
         let n: number;
@@ -1181,7 +1201,7 @@ describe('many connections', () => {
     const frame = (i: number) => Buffer.from(`conn ${i} says ${'x'.repeat(i % 50)}\r\n`);
     settings.reset();
     settings.set('protocol', 'eof');
-    for (let i = 0; i < 3000; i++) conn.push(c.open());
+    for (let i = 0; i < 3000; i++) conn.push(c.open(settings.store));
     // three passes, each feeding a third of every connection's frame
     const got: Buffer[] = [];
     for (let pass = 0; pass < 3; pass++) {
@@ -1198,5 +1218,28 @@ describe('many connections', () => {
       expect(got[i]?.toString()).toBe(frame(i).toString());
       c.close(conn[i]);
     }
+  });
+});
+
+// ============================================================== aborts
+
+describe('a core abort', () => {
+  it('is a CoreAbort that says the AssemblyScript message, file, line and column', () => {
+    // a core of its own: an abort leaves an instance in no state to go on
+    const own = new Core();
+    let err: unknown;
+    try {
+      own.exports.settings_scratch(2 ** 30); // the allocator refuses a block this large
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(CoreAbort);
+    const abort = err as CoreAbort;
+    expect(abort.code).toBe('ERR_CORE_ABORT');
+    expect(abort.reason).toBe('Allocation too large');
+    expect(abort.file).toBe('~lib/rt/tlsf.ts');
+    expect(abort.line).toBeGreaterThan(0);
+    expect(abort.column).toBeGreaterThan(0);
+    expect(abort.message).toBe(`tcp-prefork core aborted: Allocation too large at ~lib/rt/tlsf.ts:${abort.line}:${abort.column}`);
   });
 });

@@ -20,7 +20,7 @@ const gc = vm.runInNewContext('gc') as () => void;
 function openWith(cfg: Record<string, string | number | boolean>): number {
   settings.reset();
   for (const [k, v] of Object.entries(cfg)) settings.set(k, v);
-  return c.open();
+  return c.open(settings.store);
 }
 
 /** Bytes alive after a full GC: the JS heap and ArrayBuffer contents (a Buffer per read costs both). */

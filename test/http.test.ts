@@ -29,7 +29,7 @@ function openWith(cfg: Config, copyLimit = Infinity): number {
   settings.reset();
   for (const [k, v] of Object.entries({ protocol: 'http', ...cfg })) settings.set(k, v);
   c.copyLimit(copyLimit);
-  const conn = c.open();
+  const conn = c.open(settings.store);
   c.copyLimit(Infinity);
   return conn;
 }
@@ -480,7 +480,7 @@ describe('errors say what was wrong, and where', () => {
     for (const [cfg, bytes, code, reason, at] of cases) {
       settings.reset();
       for (const [k, v] of Object.entries(cfg)) settings.set(k, v);
-      const conn = c.open();
+      const conn = c.open(settings.store);
       c.feed(conn, owned(bytes));
       expect([c.error, c.reason(), c.errorAt()], JSON.stringify(cfg)).toEqual([code, reason, at]);
       const err = framingError(c.error, c.reason(), c.errorAt());

@@ -37,7 +37,7 @@ describe('PROXY header in the core', () => {
 
   /** Feeds chunks; returns frames, the proxy result and the error status. */
   function run(chunks: Buffer[]) {
-    const conn = c.open();
+    const conn = c.open(settings.store);
     const frames: string[] = [];
     let proxy = null;
     let err = 0;

@@ -34,6 +34,28 @@ describe('Server API in the calling process (no run)', () => {
     expect(() => new Server('127.0.0.1', 70000)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_SETTING', key: 'port' }));
   });
 
+  it('two Servers in one process keep their own settings', () => {
+    const a = new Server('127.0.0.1', 9601);
+    a.set('protocol', 'eof').set('package_eof', '|').set('mine', 1, { custom: true });
+    const b = new Server('::1', 9602);
+    // constructing b left a alone (it once reset the one process-wide store)
+    expect(a.get('ip')).toBe('127.0.0.1');
+    expect(a.get('port')).toBe(9601);
+    expect(a.get('protocol')).toBe('eof');
+    expect(a.get('package_eof')).toBe('|');
+    expect(a.get('mine')).toBe(1);
+    expect(b.get('ip')).toBe('::1');
+    expect(b.get('port')).toBe(9602);
+    expect(b.get('protocol')).toBe('raw');
+    expect(b.get('package_eof')).toBe('\r\n');
+    expect(b.get('mine')).toBeUndefined();
+    expect(b.get('process_number')).toBe(a.get('process_number'));
+    expect(b.get('max_conn')).toBe(a.get('max_conn'));
+    b.set('protocol', 'http').set('max_wait_time', 1);
+    expect(a.get('protocol')).toBe('eof');
+    expect(a.get('max_wait_time')).toBe(3);
+  });
+
   it('bind/on accept every event and refuse unknown ones', () => {
     const s = new Server('127.0.0.1', 0);
     for (const ev of <EventName[]>[

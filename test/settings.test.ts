@@ -1,10 +1,10 @@
 // The settings store: defaults, validation of every known key, unknown keys
-// kept as given, serialize/load round trips, corrupt blobs, and the framing
-// snapshot taken when a connection opens.
+// kept as given, serialize/load round trips, corrupt blobs, the framing
+// snapshot taken when a connection opens, and a store per Settings.
 import { describe, it, expect, beforeEach } from 'vitest';
 import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
-import { core } from '../src/core.js';
+import { core, Core } from '../src/core.js';
 import { Settings } from '../src/settings.js';
 import { InvalidSettingError } from '../src/errors.js';
 
@@ -174,12 +174,23 @@ beforeEach(() => {
 describe('schema', () => {
   it('the table above restates defineSchema() in assembly/settings.ts (update both together)', () => {
     const src = readFileSync(new URL('../assembly/settings.ts', import.meta.url), 'utf8');
-    const defs = [...src.matchAll(/^\s*def\("([^"]+)", (K_\w+), [^"]*"((?:[^"\\]|\\.)*)", "([^"]*)", "([^"]*)"\);/gm)];
+    const defs = [...src.matchAll(/^\s*def\('([^']+)', (K_\w+), [^']*'((?:[^'\\]|\\.)*)', '([^']*)', '([^']*)'\);/gm)];
     expect(defs.map((d) => d[1])).toEqual(KNOWN_KEYS);
     for (const [, key, kind, , choices, allowed] of defs) {
       expect(KNOWN[key].allowed, key).toBe(allowed);
       if (kind === 'K_ENUM') expect((KNOWN[key].type as { choices: string[] }).choices, key).toEqual(choices.split('|'));
     }
+  });
+
+  it('the core gives every known key name and allowed text back as static strings', () => {
+    const n = c.exports.schema_count();
+    expect(n).toBe(KNOWN_KEYS.length);
+    for (let i = 0; i < n; i++) {
+      expect(c.string(c.exports.schema_name(i))).toBe(KNOWN_KEYS[i]);
+      expect(c.string(c.exports.schema_allowed(i))).toBe(KNOWN[KNOWN_KEYS[i]].allowed);
+    }
+    expect(c.exports.schema_name(n)).toBe(0);
+    expect(c.exports.schema_allowed(-1)).toBe(0);
   });
 });
 
@@ -422,13 +433,19 @@ describe('serialize and load', () => {
     expect(blob.equals(copy)).toBe(true);
   });
 
-  it('loads into a second Settings facade over the same core', () => {
+  it('loads into a second Settings over the same core, which has a store of its own', () => {
     populate();
     const before = settings.all();
     const blob = settings.serialize();
-    settings.reset();
-    new Settings(c).load(blob);
-    expect(settings.all()).toEqual(before);
+    const other = new Settings(c);
+    try {
+      expect(other.all()).toEqual(DEFAULTS);
+      other.load(blob);
+      expect(other.all()).toEqual(before);
+      expect(other.serialize().equals(blob)).toBe(true);
+    } finally {
+      other.dispose();
+    }
   });
 
   it('property: any sequence of sets survives the round trip', () => {
@@ -548,11 +565,11 @@ describe('framing uses the settings snapshot taken at open()', () => {
   it('connections keep their protocol and delimiter when settings change later', () => {
     settings.set('protocol', 'eof');
     settings.set('package_eof', '|');
-    const a = c.open();
+    const a = c.open(settings.store);
     settings.set('package_eof', '#');
-    const b = c.open();
+    const b = c.open(settings.store);
     settings.set('protocol', 'raw');
-    const r = c.open();
+    const r = c.open(settings.store);
     settings.reset(); // default raw
     expect(frames(a, 'x|y#z|')).toEqual(['x|', 'y#z|']);
     expect(frames(b, 'x|y#z|')).toEqual(['x|y#']);
@@ -565,11 +582,11 @@ describe('framing uses the settings snapshot taken at open()', () => {
     settings.set('package_length_type', 'C');
     settings.set('package_body_offset', 1);
     settings.set('package_max_length', 10);
-    const a = c.open();
+    const a = c.open(settings.store);
     settings.set('package_length_type', 'n');
     settings.set('package_body_offset', 0);
     settings.set('package_max_length', 1000);
-    const b = c.open();
+    const b = c.open(settings.store);
     expect(frames(a, '\x03abc\x01z')).toEqual(['\x03abc', '\x01z']);
     expect(frames(b, '\x00\x04ab\x00\x02')).toEqual(['\x00\x04ab', '\x00\x02']);
     // a's max is still 10, b's is 1000
@@ -583,9 +600,9 @@ describe('framing uses the settings snapshot taken at open()', () => {
 
   it('http and raw connections opened side by side frame independently', () => {
     settings.set('protocol', 'http');
-    const h = c.open();
+    const h = c.open(settings.store);
     settings.reset();
-    const r = c.open();
+    const r = c.open(settings.store);
     const req = 'GET / HTTP/1.1\r\n\r\nGET /2 HTTP/1.0\r\n\r\n';
     expect(frames(h, req)).toEqual(['GET / HTTP/1.1\r\n\r\n', 'GET /2 HTTP/1.0\r\n\r\n']);
     expect(frames(r, req)).toEqual([req]);
@@ -598,7 +615,7 @@ describe('framing uses the settings snapshot taken at open()', () => {
     settings.set('package_eof', '|');
     expect(() => settings.set('package_eof', '')).toThrow(InvalidSettingError);
     expect(() => settings.set('protocol', 'tcp')).toThrow(InvalidSettingError);
-    const a = c.open();
+    const a = c.open(settings.store);
     expect(frames(a, 'a|b|')).toEqual(['a|', 'b|']);
     c.close(a);
   });
@@ -608,9 +625,9 @@ describe('framing uses the settings snapshot taken at open()', () => {
     settings.set('package_eof', '<END>');
     const blob = settings.serialize();
     settings.reset();
-    const before = c.open();
+    const before = c.open(settings.store);
     settings.load(blob);
-    const after = c.open();
+    const after = c.open(settings.store);
     expect(frames(before, 'a<END>b<END>')).toEqual(['a<END>b<END>']);
     expect(frames(after, 'a<END>b<END>')).toEqual(['a<END>', 'b<END>']);
     c.close(before);
@@ -642,5 +659,133 @@ describe('framing uses the settings snapshot taken at open()', () => {
     const blob = Buffer.concat([top, entry('protocol', 3, str('http')), entry('process_number', 1, num(0))]);
     expect(() => settings.load(blob)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_SETTING', key: 'process_number' }));
     expect(settings.get('protocol')).toBe('raw');
+  });
+});
+
+describe('a store per Settings (and so per Server)', () => {
+  function frames(conn: number, text: string): string[] {
+    const chunk = Buffer.from(text, 'latin1');
+    const n = c.feed(conn, chunk);
+    const out: string[] = [];
+    for (let i = 0; i < n; i++) out.push(c.message(chunk, i).toString('latin1'));
+    return out;
+  }
+
+  it('two Settings in one process keep their own values and defaults', () => {
+    const a = new Settings(c);
+    const b = new Settings(c);
+    try {
+      expect(a.store).not.toBe(b.store);
+      a.set('protocol', 'eof');
+      a.set('package_eof', '|');
+      a.set('port', 1234);
+      a.set('mine', { a: 1 });
+      expect(b.all()).toEqual(DEFAULTS);
+      b.set('protocol', 'length');
+      b.set('package_max_length', 99);
+      b.set('theirs', 'x');
+      expect(a.get('protocol')).toBe('eof');
+      expect(a.get('package_eof')).toBe('|');
+      expect(a.get('port')).toBe(1234);
+      expect(a.get('package_max_length')).toBe(KNOWN.package_max_length.def);
+      expect(a.get('mine')).toEqual({ a: 1 });
+      expect(a.get('theirs')).toBeUndefined();
+      expect(b.get('package_eof')).toBe('\r\n');
+      expect(b.get('port')).toBe(0);
+      expect(b.get('mine')).toBeUndefined();
+      expect(Object.keys(a.all())).toEqual([...KNOWN_KEYS, 'mine']);
+      expect(Object.keys(b.all())).toEqual([...KNOWN_KEYS, 'theirs']);
+      // nor does the module's own store see either
+      expect(settings.get('protocol')).toBe('raw');
+      expect(settings.get('mine')).toBeUndefined();
+    } finally {
+      a.dispose();
+      b.dispose();
+    }
+  });
+
+  it("connections opened on each store frame with that store's protocol", () => {
+    const a = new Settings(c);
+    const b = new Settings(c);
+    try {
+      a.set('protocol', 'eof');
+      a.set('package_eof', '|');
+      b.set('protocol', 'http');
+      const ca = c.open(a.store);
+      const cb = c.open(b.store);
+      const cr = c.open(settings.store); // default raw
+      const req = 'GET /a|b HTTP/1.1\r\n\r\nGET /c HTTP/1.1\r\n\r\n';
+      expect(frames(ca, req)).toEqual(['GET /a|']);
+      expect(frames(cb, req)).toEqual(['GET /a|b HTTP/1.1\r\n\r\n', 'GET /c HTTP/1.1\r\n\r\n']);
+      expect(frames(cr, req)).toEqual([req]);
+      for (const conn of [ca, cb, cr]) c.close(conn);
+    } finally {
+      a.dispose();
+      b.dispose();
+    }
+  });
+
+  it('reset() of one store leaves the other alone', () => {
+    const a = new Settings(c);
+    const b = new Settings(c);
+    try {
+      a.set('protocol', 'eof');
+      a.set('mine', 1);
+      b.set('protocol', 'http');
+      b.set('theirs', 2);
+      a.reset();
+      expect(a.all()).toEqual(DEFAULTS);
+      expect(b.get('protocol')).toBe('http');
+      expect(b.get('theirs')).toBe(2);
+      const conn = c.open(b.store);
+      expect(frames(conn, 'GET / HTTP/1.1\r\n\r\n')).toEqual(['GET / HTTP/1.1\r\n\r\n']);
+      c.close(conn);
+    } finally {
+      a.dispose();
+      b.dispose();
+    }
+  });
+
+  it('a connection keeps its settings after its store is disposed', () => {
+    const a = new Settings(c);
+    a.set('protocol', 'eof');
+    a.set('package_eof', '#');
+    const conn = c.open(a.store);
+    a.dispose();
+    expect(a.store).toBe(0);
+    expect(frames(conn, 'x#y#')).toEqual(['x#', 'y#']);
+    c.close(conn);
+  });
+
+  it('a disposed Settings refuses to be used; dispose() twice is harmless', () => {
+    const a = new Settings(c);
+    a.dispose();
+    a.dispose();
+    expect(() => a.get('port')).toThrow(/disposed/);
+    expect(() => a.set('port', 1)).toThrow(/disposed/);
+    expect(() => a.all()).toThrow(/disposed/);
+    expect(() => a.serialize()).toThrow(/disposed/);
+    expect(() => a.reset()).toThrow(/disposed/);
+  });
+
+  it('1000 stores made, filled and disposed leave linear memory at a steady size', () => {
+    // a core of its own, so the memory measured is these stores' alone
+    const own = new Core();
+    const sizes: number[] = [];
+    const big = 'v'.repeat(3000);
+    for (let i = 0; i < 1000; i++) {
+      const s = new Settings(own);
+      s.set('protocol', 'http');
+      s.set('package_eof', '<END>');
+      s.set('master_name', `master ${i}`);
+      for (let k = 0; k < 70; k++) s.set(`custom_${k}`, k % 2 ? big : { k }); // past the first capacity
+      s.serialize();
+      s.load(s.serialize());
+      own.close(own.open(s.store));
+      s.reset();
+      s.dispose();
+      if (i % 100 === 99) sizes.push(own.memory.buffer.byteLength);
+    }
+    expect(sizes.every((n) => n === sizes[0])).toBe(true);
   });
 });

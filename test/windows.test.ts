@@ -52,7 +52,7 @@ function openWith(cfg: Config, limit: number): number {
   settings.reset();
   for (const [k, v] of Object.entries(cfg)) settings.set(k, v);
   c.copyLimit(limit);
-  const conn = c.open();
+  const conn = c.open(settings.store);
   c.copyLimit(ALL);
   return conn;
 }
@@ -463,7 +463,7 @@ describe('windows: big chunks with the default policy', () => {
     const ownSettings = new Settings(own);
     ownSettings.set('protocol', 'length');
     ownSettings.set('package_max_length', 128 * 1024 * 1024);
-    const conn = own.open();
+    const conn = own.open(ownSettings.store);
     const size = 64 * 1024 * 1024;
     const frame = Buffer.alloc(size, 0x33);
     frame.writeUInt32BE(size - 4, 0);
