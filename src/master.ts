@@ -149,7 +149,8 @@ export class Master {
       this.#pidFile = pidFile;
       this.#control = serveControl((cmd) => this.#command(cmd));
     }
-    this.#log.info(`master "${name}" pid ${process.pid} on ${this.#address}:${this.#port} (dispatch ${this.#mode})`);
+    const on = this.#port === 0 ? 'a port its first worker chooses' : String(this.#port);
+    this.#log.info(`master "${name}" pid ${process.pid} on ${this.#address}:${on} (dispatch ${this.#mode})`);
 
     this.#slots = Array.from({ length: n }, () => ({ current: null, delay: BACKOFF_START_MS, respawnTimer: null }));
     return new Promise<void>((resolve, reject) => {

@@ -54,8 +54,8 @@ const KNOWN: Record<string, Known> = {
   max_wait_time: { def: 3, allowed: 'a number of seconds from 0 to 86400', type: { kind: 'num', min: 0, max: 86400 } },
   dispatch_mode: {
     def: 'hybrid',
-    allowed: 'one of shared, round_robin, hybrid',
-    type: { kind: 'enum', choices: ['shared', 'round_robin', 'hybrid'] },
+    allowed: 'one of shared, round_robin, hybrid, reuseport',
+    type: { kind: 'enum', choices: ['shared', 'round_robin', 'hybrid', 'reuseport'] },
   },
   max_conn: { def: 1024, allowed: 'an integer from 1 to 2147483647', type: { kind: 'int', min: 1, max: U31 } },
   heartbeat_idle_time: {
