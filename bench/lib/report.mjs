@@ -70,7 +70,8 @@ export function markdown(res) {
   out.push(
     `${loadText(res)} Ratios (server / baseline, both measured with the same generator in the same run) are comparable ` +
       'across load generators; absolute req/s figures are not: autocannon, a Node.js client, saturates sooner than wrk, ' +
-      'so with it the absolute figures mostly measure the client.',
+      'so with it the absolute figures mostly measure the client, and where it saturates the ratio is pulled toward 1.0 ' +
+      '(the targets were set with wrk and ab).',
     '',
   );
   if (m.warning) out.push(`> Warning: ${m.warning}.`, '');
