@@ -123,6 +123,7 @@ function defineSchema(): void {
   def('master_name', K_STR, 0, 1024, 0, 'tcp-prefork master', '', 'a string of at most 1024 bytes');
   def('worker_name', K_STR, 0, 1024, 0, 'tcp-prefork worker', '', 'a string of at most 1024 bytes');
   def('max_wait_time', K_NUM, 0, 86400, 3, '', '', 'a number of seconds from 0 to 86400');
+  // biome-ignore format: one def a line (test/settings.test.ts reads them)
   def('dispatch_mode', K_ENUM, 0, 0, 0, 'hybrid', 'shared|round_robin|hybrid|reuseport', 'one of shared, round_robin, hybrid, reuseport');
   def('max_conn', K_INT, 1, U31, 1024, '', '', 'an integer from 1 to 2147483647');
   def('heartbeat_idle_time', K_NUM, 0, 86400, 0, '', '', 'a number of seconds from 0 (off) to 86400');
