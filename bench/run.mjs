@@ -79,6 +79,11 @@ const SERVER_CPU = 0;
 const CLIENT_CPU = 1;
 const IDLE_CONNS = 10000;
 const DIST_CONNS = 200;
+// The dispatch modes to compare: reuseport needs Node 22.12+ (net's reusePort option).
+const [NODE_MAJOR, NODE_MINOR] = process.versions.node.split('.').map(Number);
+const REUSEPORT = NODE_MAJOR > 22 || (NODE_MAJOR === 22 && NODE_MINOR >= 12);
+const MODES = ['shared', 'round_robin', 'hybrid', ...(REUSEPORT ? ['reuseport'] : [])];
+const modeSpec = (mode) => ({ label: `demo 2w ${mode}`, role: mode, args: demoArgs(2, ['--dispatch', mode]) });
 /** A pinned run is repeated when its CPU was busier than this outside the server (share of wall time). */
 const NOISY = 0.25;
 /** /proc is there (Linux): CPU time, RSS and socket ownership are read from it. */
@@ -325,12 +330,7 @@ async function item1() {
 
 async function item2() {
   say(`\n[2] two workers, unpinned: accepts/s without keep-alive (${LOAD.describe.close(50)})`);
-  const servers = await startAll([
-    { label: 'baseline 2w', role: 'baseline', args: baselineArgs(2) },
-    { label: 'demo 2w shared', role: 'shared', args: demoArgs(2, ['--dispatch', 'shared']) },
-    { label: 'demo 2w round_robin', role: 'round_robin', args: demoArgs(2, ['--dispatch', 'round_robin']) },
-    { label: 'demo 2w hybrid', role: 'hybrid', args: demoArgs(2, ['--dispatch', 'hybrid']) },
-  ]);
+  const servers = await startAll([{ label: 'baseline 2w', role: 'baseline', args: baselineArgs(2) }, ...MODES.map(modeSpec)]);
   try {
     const measure = (srv, d, onStart) => LOAD.close(srv.url, d, { connections: 50, onStart });
     const procs = (srv) => [srv.master, ...workerPids(srv)];
@@ -385,12 +385,7 @@ async function item3() {
   say(`\n[3] connection distribution: ${DIST_CONNS} long-lived connections to 2 workers, per dispatch mode`);
   if (!HAVE_SS) return skip('3', 'ss not found (it counts the connections per process with ss)');
   if (!HAVE_PROC) return skip('3', 'no /proc (it reads which process serves each socket there)');
-  const specs = [
-    { label: 'demo 2w shared', role: 'shared', args: demoArgs(2, ['--dispatch', 'shared']) },
-    { label: 'demo 2w round_robin', role: 'round_robin', args: demoArgs(2, ['--dispatch', 'round_robin']) },
-    { label: 'demo 2w hybrid', role: 'hybrid', args: demoArgs(2, ['--dispatch', 'hybrid']) },
-    { label: 'baseline 2w', role: 'baseline', args: baselineArgs(2) },
-  ];
+  const specs = [...MODES.map(modeSpec), { label: 'baseline 2w', role: 'baseline', args: baselineArgs(2) }];
   const modes = {};
   results.items['3'] = {
     connections: DIST_CONNS,
@@ -460,7 +455,7 @@ async function item3() {
   }
   const base = modes.baseline;
   const txt = (m) => (m ? `${m.counts.join('/')} (${Number.isFinite(m.ratio) ? m.ratio.toFixed(2) : 'inf'})` : '-');
-  for (const role of ['shared', 'round_robin', 'hybrid']) {
+  for (const role of MODES) {
     const m = modes[role];
     if (!m) continue;
     addRow({
@@ -477,7 +472,7 @@ async function item3() {
     });
   }
   const total = (m) => (m ? m.leaked_fds.master + m.leaked_fds.workers.reduce((a, b) => a + b, 0) : null);
-  for (const role of ['shared', 'round_robin', 'hybrid']) {
+  for (const role of MODES) {
     const m = modes[role];
     if (!m) continue;
     const n = total(m);
@@ -583,18 +578,25 @@ async function item5() {
   say(
     `\n[5] http keep-alive req/s by worker count, unpinned (${LOAD.describe.keepAlive(50)}; demo in its default dispatch mode)`,
   );
-  for (const n of [1, 2]) {
+  // 2 workers: the default dispatch mode, and each other mode that keeps workers accepting for themselves.
+  const runs = [
+    [1, 'default', []],
+    [2, 'default', []],
+    ...['shared', ...(REUSEPORT ? ['reuseport'] : [])].map((m) => [2, m, ['--dispatch', m]]),
+  ];
+  for (const [n, mode, extra] of runs) {
     const servers = await startAll([
       { label: `baseline ${n}w`, role: 'baseline', args: baselineArgs(n) },
-      { label: `demo ${n}w`, role: 'server', args: demoArgs(n) },
+      { label: `demo ${n}w ${mode}`, role: 'server', args: demoArgs(n, extra) },
     ]);
     try {
       const measure = (srv, d, onStart) => LOAD.keepAlive(srv.url, d, { connections: 50, onStart });
       for (const srv of servers) await measure(srv, WARM);
       const acc = await alternate(servers, (srv, onStart) => measure(srv, D, onStart));
-      const row = rpsRow('5', `http keep-alive, ${n} worker${n > 1 ? 's' : ''}`, acc.get(servers[1]), acc.get(servers[0]), null);
+      const what = `http keep-alive, ${n} worker${n > 1 ? 's' : ''}${mode === 'default' ? '' : `, ${mode}`}`;
+      const row = rpsRow('5', what, acc.get(servers[1]), acc.get(servers[0]), null);
       row.target = 'report';
-      say(`  ${n} worker(s): ${Math.round(row.server)} vs ${Math.round(row.baseline)} req/s, ratio ${row.ratio?.toFixed(3)}`);
+      say(`  ${what}: ${Math.round(row.server)} vs ${Math.round(row.baseline)} req/s, ratio ${row.ratio?.toFixed(3)}`);
     } finally {
       await stopAll(servers);
     }
