@@ -65,7 +65,7 @@ import {
   PROTO_LENGTH,
   PROTO_HTTP,
 } from './status';
-import { inputPtr, outputFits, outputPtr, reserveOutput } from './memory';
+import { inputPtr, outputFits, outputPtr, reserveOutput, reserveScratch } from './memory';
 import {
   cfgProtocol,
   cfgEof,
@@ -98,6 +98,7 @@ import {
   C_BLEN,
   CONN_SIZE,
   C_CAP,
+  C_SLOT,
   PH_HEAD,
   MORE,
   FAIL,
@@ -179,6 +180,47 @@ export function connHeld(c: usize): i32 {
 /** Bytes of the unfinished frame in earlier chunks (held by the host). */
 export function connBuffered(c: usize): i32 {
   return get(c, C_HAVE);
+}
+
+// A connection's framing state as bytes, for handing it to another worker
+// (reload_handover): a stamp, the record, then the bytes of its buffer. The
+// record holds no pointer but its buffer's, so it moves as it is; the stamp
+// keeps a core of another layout (a new deploy) from reading it.
+const STATE_STAMP: u32 = 0x54535031 ^ ((<u32>CONN_SIZE) << 8); // "1PST" and the record's size
+
+/** Writes connection c's framing state to the scratch area; returns its length. */
+export function connSave(c: usize): i32 {
+  const blen = get(c, C_BLEN);
+  const n = 4 + <i32>CONN_SIZE + blen;
+  const p = reserveScratch(n);
+  store<u32>(p, STATE_STAMP);
+  memory.copy(p + 4, c, CONN_SIZE);
+  // The buffer's address and size are this instance's; the host's slot likewise.
+  store<i32>(p + 4 + C_BUF, 0);
+  store<i32>(p + 4 + C_CAP, 0);
+  store<i32>(p + 4 + C_SLOT, 0);
+  if (blen > 0) memory.copy(p + 4 + CONN_SIZE, <usize>get(c, C_BUF), <usize>blen);
+  return n;
+}
+
+/**
+ * A connection from a state connSave wrote, `n` bytes in the scratch area.
+ * Returns its record, or 0 when the state is not one this core wrote or its
+ * buffer cannot be had.
+ */
+export function connRestore(n: i32): usize {
+  const p = reserveScratch(0);
+  if (n < 4 + <i32>CONN_SIZE || load<u32>(p) != STATE_STAMP) return 0;
+  const blen = load<i32>(p + 4 + C_BLEN);
+  if (blen < 0 || 4 + <i32>CONN_SIZE + blen != n) return 0;
+  const c = heap.alloc(CONN_SIZE);
+  memory.copy(c, p + 4, CONN_SIZE);
+  put(c, C_BLEN, 0);
+  if (blen > 0 && !bufPut(c, 0, p + 4 + CONN_SIZE, blen)) {
+    heap.free(c);
+    return 0;
+  }
+  return c;
 }
 
 // ---------------------------------------------------------------- proxy

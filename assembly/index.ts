@@ -12,6 +12,8 @@ export {
   connClose as conn_close,
   connBuffered as conn_buffered,
   connHeld as conn_held,
+  connSave as conn_save,
+  connRestore as conn_restore,
 } from './framing';
 export {
   storeNew as store_new,

@@ -139,6 +139,7 @@ function defineSchema(): void {
   def('input_buffer_limit', K_INT, 0, U53, DEFAULT_INPUT_BUFFER_LIMIT, '', '', 'an integer from 0 (off) to 9007199254740991');
   def('http_auto_continue', K_BOOL, 0, 0, 1, '', '', 'a boolean');
   def('http_error_replies', K_BOOL, 0, 0, 1, '', '', 'a boolean');
+  def('reload_handover', K_BOOL, 0, 0, 0, '', '', 'a boolean');
 }
 
 defineSchema();

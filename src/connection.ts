@@ -83,6 +83,9 @@ export class Connection {
   upgraded = false;
   /** Written just before our FIN (an HTTP error reply for a refused request). */
   farewell: string | null = null;
+  /** reload_handover: on its way to the new worker (reading paused), or not to be moved (it was refused). */
+  moving = false;
+  stays = false;
 
   constructor(link: Link, remote: Remote, ptr: number, now: number) {
     this.link = link;

@@ -48,7 +48,7 @@ const AsyncFunction = (async () => {}).constructor;
 
 export type Target = Remote | string;
 
-type ConnEvent = 'accept' | 'receive' | 'bufferFull' | 'bufferDrain';
+type ConnEvent = 'accept' | 'adopt' | 'receive' | 'bufferFull' | 'bufferDrain';
 
 /** A raw chunk: one message, the chunk itself. */
 class RawChunk implements Source {
@@ -119,6 +119,8 @@ export class ConnectionTable {
   #http = false;
   /** A graceful stop has begun: keep-alive ends, and connections end once they can. */
   #draining = false;
+  /** reload_handover: while draining, moves a connection that is between messages to the new worker. */
+  #handover: ((conn: Connection) => void) | null = null;
 
   readonly counters = {
     accepted: 0,
@@ -132,6 +134,8 @@ export class ConnectionTable {
     relayed: 0,
     relay_gone: 0,
     dropped: 0,
+    handed_over: 0,
+    adopted: 0,
   };
 
   /** What every link reports to (one object, no closures per connection). */
@@ -347,8 +351,78 @@ export class ConnectionTable {
 
   /** Ends the connection if nothing read waits for an answer and a rule says it may end now (see the top of this file). */
   #settle(conn: Connection): void {
-    if (conn.state >= ENDED || !conn.idle()) return;
+    if (conn.state >= ENDED || !conn.idle() || conn.moving) return;
     if (conn.state === CLOSING || conn.peerEnded) this.#end(conn);
+    else if (this.#handover !== null && !conn.stays) this.#move(conn);
+  }
+
+  /**
+   * reload_handover: hands a connection that is between messages (everything
+   * read answered, no callback pending) to the new worker, once its replies
+   * are out of this process.
+   */
+  #move(conn: Connection): void {
+    if (!conn.announced || conn.link.movable() === null) {
+      conn.stays = true;
+      return;
+    }
+    if (conn.queued() > 0) {
+      conn.link.flushed(() => this.#settle(conn));
+      return;
+    }
+    conn.moving = true;
+    conn.link.pause();
+    this.#handover!(conn);
+  }
+
+  /** The connection's framing state and unfinished bytes, for the worker that takes it over ('' in raw mode). */
+  stateOf(conn: Connection): string {
+    return conn.ptr === 0 ? '' : this.#core.save(conn.ptr).toString('base64');
+  }
+
+  /** reload_handover: the new worker took the connection. It leaves this table without its close callback. */
+  moved(conn: Connection): void {
+    if (conn.state === CLOSED) return;
+    conn.state = CLOSED;
+    this.#conns.delete(conn.remote.id);
+    this.#sweeper.closed(conn);
+    this.#release(conn);
+    conn.link.release();
+    this.counters.handed_over++;
+    this.#hooks.loadChanged();
+    if (this.#draining && this.#conns.size === 0) this.#hooks.drained();
+  }
+
+  /** reload_handover: the connection could not move; it stays, and drains as any other. */
+  stays(conn: Connection): void {
+    conn.moving = false;
+    conn.stays = true;
+    if (conn.state >= ENDED) return;
+    conn.link.resume();
+    this.#settle(conn);
+  }
+
+  /** reload_handover: serves a connection taken over from the worker this one replaces; `adopt` runs instead of accept. */
+  adopt(link: Link, remote: Remote, ptr: number, upgraded: boolean, value: unknown): void {
+    const conn = new Connection(link, remote, ptr, Date.now());
+    conn.used = true;
+    conn.upgraded = upgraded;
+    conn.announced = true;
+    this.#conns.set(remote.id, conn);
+    this.counters.adopted++;
+    this.#hooks.loadChanged();
+    link.start(conn, this.#events);
+    const adopt = this.#handlers.adopt;
+    if (!adopt) return;
+    this.#current = conn;
+    conn.delivering = true;
+    this.#run(conn, 'adopt', adopt, remote, value);
+    this.#afterDelivery(conn);
+  }
+
+  /** Opens the framing state a worker it replaces saved (Core.save); 0 when this core cannot take it. */
+  restore(state: string): number {
+    return this.#core.restore(Buffer.from(state, 'base64'));
   }
 
   /** Writes the batched replies: one write, or one writev when several. */
@@ -570,15 +644,16 @@ export class ConnectionTable {
    * reading and closes each once its work in flight is done; at `hard`
    * destroys what is left.
    */
-  drain(deadline: number, hard: number): void {
+  drain(deadline: number, hard: number, handover: ((conn: Connection) => void) | null = null): void {
     this.#draining = true;
+    this.#handover = handover;
     this.#sweeper.drain(deadline, hard);
     for (const conn of this.#conns.values()) this.#settle(conn);
   }
 
   /** Draining http: an idle connection with no request begun, quiet long enough that no request is likely on its way. */
   #drainTick(now: number): void {
-    if (!this.#http) return;
+    if (!this.#http || this.#handover !== null) return;
     for (const conn of this.#conns.values()) {
       if (
         conn.state === OPEN &&
@@ -594,6 +669,8 @@ export class ConnectionTable {
 
   /** The drain's deadline: stop reading; each connection ends once its work in flight is done and flushed. */
   #deadline(): void {
+    // What has not moved by now closes as in any drain.
+    this.#handover = null;
     for (const conn of this.#conns.values()) {
       if (conn.state !== OPEN) continue;
       conn.link.pause();

@@ -46,6 +46,8 @@ interface CoreExports {
   conn_close(conn: number): void;
   conn_buffered(conn: number): number;
   conn_held(conn: number): number;
+  conn_save(conn: number): number;
+  conn_restore(n: number): number;
   set_memory_limit(pages: number): void;
   store_new(): number;
   store_free(store: number): void;
@@ -230,13 +232,57 @@ export class Core {
   open(store: number): number {
     const conn = this.exports.conn_open(store);
     this.views();
+    this.#attach(conn);
+    return conn;
+  }
+
+  /** Gives a new record a slot for the bytes held here. Returns the slot's record. */
+  #attach(conn: number): Held {
     let slot = this.#freeSlots.pop();
     if (slot === undefined) {
       slot = this.#held.length;
       this.#held.push(new Held());
     }
-    this.#held[slot].conn = conn;
+    const h = this.#held[slot];
+    h.conn = conn;
     this.i32[(conn >> 2) + CONN_SLOT] = slot;
+    return h;
+  }
+
+  /**
+   * The connection's framing state as bytes another worker's core can take
+   * (`restore`), for reload_handover: the core's record and buffer, then the
+   * bytes of its unfinished frame held here.
+   */
+  save(conn: number): Buffer {
+    const n = this.exports.conn_save(conn);
+    const ptr = this.exports.settings_scratch(0);
+    this.views();
+    const h = this.#held[this.i32[(conn >> 2) + CONN_SLOT]];
+    const held = h !== undefined && h.conn === conn && h.bytes > 0 ? h.join(EMPTY, 0) : EMPTY;
+    const out = Buffer.allocUnsafe(4 + n + held.length);
+    out.writeUInt32LE(n, 0);
+    out.set(this.u8.subarray(ptr, ptr + n), 4);
+    out.set(held, 4 + n);
+    return out;
+  }
+
+  /** A connection from a state `save` made (in this or another process). Returns its record, or 0 when this core cannot take it. */
+  restore(state: Uint8Array): number {
+    if (state.length < 4) return 0;
+    const n = state[0] | (state[1] << 8) | (state[2] << 16) | (state[3] << 24);
+    if (n <= 0 || 4 + n > state.length) return 0;
+    this.scratch(state.subarray(4, 4 + n), 0);
+    const conn = this.exports.conn_restore(n);
+    this.views();
+    if (conn === 0) return 0;
+    const held = state.subarray(4 + n);
+    if (this.exports.conn_buffered(conn) !== held.length) {
+      this.exports.conn_close(conn);
+      return 0;
+    }
+    const h = this.#attach(conn);
+    if (held.length > 0) this.#heldBytes += h.add(Buffer.from(held), 0);
     return conn;
   }
 

@@ -44,6 +44,13 @@ export interface Handlers {
   workerStart?: (info: WorkerInfo) => Returns;
   workerStop?: (info: WorkerInfo) => Returns;
   workerExit?: (info: WorkerExitInfo) => Returns;
+  /**
+   * reload_handover, in the old worker: this connection moves to the new
+   * worker; what this returns (JSON-able, or a promise of it) reaches adopt.
+   */
+  handover?: (remote: Remote) => unknown;
+  /** reload_handover, in the new worker: a connection taken over, with what handover returned. Instead of accept. */
+  adopt?: (remote: Remote, value: unknown) => Returns;
   /** A message from another worker (its id), or from the master (-1): see Server.sendMessage. */
   message?: (data: unknown, from: number) => Returns;
   error?: (err: ServerError, remote?: Remote) => Returns;
@@ -62,6 +69,8 @@ export const EVENTS: readonly EventName[] = [
   'workerStart',
   'workerStop',
   'workerExit',
+  'handover',
+  'adopt',
   'message',
   'error',
 ];

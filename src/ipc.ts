@@ -22,7 +22,9 @@ export type ToWorker =
   /** A connection for this worker (the handle rides along); answered with { accepted }. */
   | { type: 'conn'; seq: number }
   /** Stop gracefully: stop accepting, drain, exit; within `ms` of when it was sent (the master's SIGKILL follows). */
-  | { type: 'stop'; ms: number; sentAt: number }
+  | { type: 'stop'; ms: number; sentAt: number; handover: boolean }
+  /** reload_handover: a connection from the worker this one replaces (the handle rides along); answered with { accepted }. */
+  | ({ type: 'adopt'; seq: number } & Moving)
   /** Report stats; answered with WorkerStats. */
   | { type: 'stats'; seq: number }
   /** A message for one of this worker's connections, from another process. */
@@ -52,7 +54,22 @@ export type ToMaster =
   | { type: 'broadcast'; data: Payload; filter: FilterIds }
   /** sendMessage to a worker, or to the master (-1): JSON text. */
   | { type: 'message'; to: number; data: string }
+  /** reload_handover: this connection (the handle rides along) for the worker replacing this one; answered with { accepted }. */
+  | ({ type: 'handover'; seq: number } & Moving)
   | Reply;
+
+/** A connection on its way from a worker to its replacement. */
+export interface Moving {
+  id: string;
+  ip: string;
+  port: number;
+  via?: { ip: string; port: number };
+  upgraded: boolean;
+  /** What the old worker's handover callback returned, as JSON text. */
+  value: string;
+  /** The core's framing state and the unfinished bytes (Core.save), base64; empty in raw mode. */
+  state: string;
+}
 
 /** The answer to a request: its seq and value. */
 export interface Reply {
@@ -79,6 +96,9 @@ export interface WorkerStats {
   relay_gone: number;
   /** Sends from outside a connection's own callbacks refused because its reply queue was full (broadcasts included). */
   dropped: number;
+  /** reload_handover: connections this worker handed to its replacement, and took over from the one it replaced. */
+  handed_over: number;
+  adopted: number;
   uptime: number;
   rss: number;
 }

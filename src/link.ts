@@ -36,6 +36,10 @@ export interface Link {
   destroy(): void;
   /** The peer's address (getpeername); empty once the link is closed. */
   peer(): { ip: string; port: number };
+  /** The libuv handle, if this link can move to another process as one (reload_handover); null otherwise (TLS, net.Socket). */
+  movable(): TcpHandle | null;
+  /** Lets go of the connection without closing it (it moved to another process): no more events; our copy is closed. */
+  release(): void;
 }
 
 const OWNER = Symbol('tcp-prefork link');
@@ -55,6 +59,9 @@ function onread(this: TcpHandle, ab: ArrayBuffer | undefined): void {
     link.readEnded(nread);
   }
 }
+
+/** onread of a handle let go of (it moved to another process). */
+function ignore(): void {}
 
 function afterWrite(this: StreamReq, status: number): void {
   (this.owner as HandleLink).writeDone(status);
@@ -228,6 +235,23 @@ export class HandleLink implements Link {
     if (!this.#closed) this.handle.getpeername(out);
     return { ip: out.address ?? '', port: out.port ?? 0 };
   }
+
+  movable(): TcpHandle | null {
+    return this.#closed || this.#ended ? null : this.handle;
+  }
+
+  release(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#reading = false;
+    this.#waiting = null;
+    this.handle.readStop();
+    // (onread must stay a function: node asserts it)
+    this.handle.onread = ignore;
+    this.handle[OWNER] = undefined;
+    // The other process has its own copy of the socket: closing ours sends nothing to the peer.
+    this.handle.close();
+  }
 }
 
 // ---------------------------------------------------------------- net.Socket
@@ -313,5 +337,14 @@ export class SocketLink implements Link {
 
   peer(): { ip: string; port: number } {
     return { ip: this.socket.remoteAddress ?? '', port: this.socket.remotePort ?? 0 };
+  }
+
+  movable(): TcpHandle | null {
+    // A TLS session cannot move; net.Socket's path is the fallback and does not try.
+    return null;
+  }
+
+  release(): void {
+    this.socket.destroy();
   }
 }

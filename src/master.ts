@@ -305,6 +305,7 @@ export class Master {
     relay: (_rec, msg) => this.#relay(msg.to, msg.pid, msg.data),
     broadcast: (rec, msg) => this.#broadcastTo(msg.data, msg.filter, rec),
     message: (rec, msg) => this.#message(msg.data, msg.to, rec.workerId),
+    handover: (rec, msg, handle) => this.#handover(rec, msg, handle),
     listenFailed: (rec, msg) => {
       const err = Object.assign(
         new Error(`worker ${rec.workerId} cannot listen on ${this.#address}:${this.#port}: ${msg.message}`),
@@ -354,12 +355,14 @@ export class Master {
     }, ms);
   }
 
-  #stopWorker(rec: WorkerRecord): void {
+  /** Asks a worker to stop; `handover`: a reload's, where its connections move to its replacement (reload_handover). */
+  #stopWorker(rec: WorkerRecord, handover = false): void {
     if (rec.state === 'stopping') return;
     rec.state = 'stopping';
     rec.voluntary = true;
     this.#armKill(rec);
-    this.#sendTo(rec, { type: 'stop', ms: (this.#settings.get('max_wait_time') as number) * 1000, sentAt: Date.now() });
+    const ms = (this.#settings.get('max_wait_time') as number) * 1000;
+    this.#sendTo(rec, { type: 'stop', ms, sentAt: Date.now(), handover });
   }
 
   #onExit(rec: WorkerRecord, code: number | null, signal: NodeJS.Signals | null): void {
@@ -387,6 +390,32 @@ export class Master {
       slot.respawnTimer = null;
       if (!this.#stopping && !slot.current) this.#fork(rec.workerId);
     }, delay);
+  }
+
+  /**
+   * reload_handover: a connection from a stopping worker goes to the worker
+   * that replaced it in its slot. The master keeps its copy of the handle
+   * until that worker answers, then tells the old one.
+   */
+  #handover(rec: WorkerRecord, msg: Extract<ToMaster, { type: 'handover' }>, handle: unknown): void {
+    const { seq, type: _, ...moving } = msg;
+    const answer = (accepted: boolean) => {
+      (handle as { close?: () => void } | undefined)?.close?.();
+      this.#sendTo(rec, { type: 'reply', seq, value: { accepted } });
+    };
+    const target = this.#slots[rec.workerId]?.current;
+    if (!handle || !target || target === rec || target.state !== 'ready') {
+      answer(false);
+      return;
+    }
+    const refused = { accepted: false };
+    target.requests
+      .ask(
+        (m) => this.#sendTo(target, m as ToWorker, handle, { keepOpen: true }, () => target.requests.answer(m.seq, refused)),
+        { type: 'adopt', ...moving },
+        refused,
+      )
+      .then((v) => answer((v as { accepted?: unknown }).accepted === true));
   }
 
   /** A message for connection `to` of the worker with this pid. Returns false when no such worker runs. */
@@ -448,7 +477,7 @@ export class Master {
       const check = () => {
         if (fresh.state === 'ready' || !this.#workers.has(fresh)) {
           fresh.child.off('message', check);
-          if (old && this.#workers.has(old)) this.#stopWorker(old);
+          if (old && this.#workers.has(old)) this.#stopWorker(old, this.#settings.get('reload_handover') === true);
           next(i + 1);
         }
       };

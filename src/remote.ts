@@ -16,10 +16,19 @@ export class PeerRemote implements Remote {
   #ip = '';
   #port = 0;
 
-  constructor(link: Link, id: string, eager: boolean) {
+  constructor(link: Link | null, id: string, eager: boolean) {
     this.id = id;
     this.#link = link;
     if (eager) this.#read();
+  }
+
+  /** A remote whose address is already known (a connection handed over from another worker). */
+  static known(id: string, ip: string, port: number, via?: { ip: string; port: number }): PeerRemote {
+    const r = new PeerRemote(null, id, false);
+    r.#ip = ip;
+    r.#port = port;
+    r.via = via;
+    return r;
   }
 
   #read(): void {

@@ -39,6 +39,7 @@ export interface KnownSettings {
   log_level: 'info' | 'error' | 'silent';
   http_auto_continue: boolean;
   http_error_replies: boolean;
+  reload_handover: boolean;
 }
 
 /** Whether `key` is one of the settings the server knows. */
@@ -73,6 +74,7 @@ const KNOWN_KEYS = new Set<string>([
   'log_level',
   'http_auto_continue',
   'http_error_replies',
+  'reload_handover',
 ] satisfies (keyof KnownSettings)[]);
 
 const utf8 = new TextDecoder();

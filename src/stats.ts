@@ -23,6 +23,8 @@ export function summarize(workers: WorkerStats[], respawns: Map<number, number>,
     relayed: 0,
     relay_gone: 0,
     dropped: 0,
+    handed_over: 0,
+    adopted: 0,
     rss: 0,
     respawns: [...respawns.values()].reduce((a, b) => a + b, 0),
     uptime,
@@ -39,6 +41,8 @@ export function summarize(workers: WorkerStats[], respawns: Map<number, number>,
     total.relayed += w.relayed;
     total.relay_gone += w.relay_gone;
     total.dropped += w.dropped;
+    total.handed_over += w.handed_over;
+    total.adopted += w.adopted;
     total.rss += w.rss;
     for (const [k, v] of Object.entries(w.errors)) total.errors[k] = (total.errors[k] ?? 0) + v;
   }

@@ -10,13 +10,14 @@ import tls from 'node:tls';
 import { readdirSync, readFileSync } from 'node:fs';
 import { ConnectionTable, type TableConfig, type Target } from './connections.js';
 import { filterIds, ownerOf, pack, packData, unpack, type BroadcastFilter } from './messaging.js';
-import { MaxConnError } from './errors.js';
+import type { Connection } from './connection.js';
+import { CallbackError, MaxConnError } from './errors.js';
 import { afterward, invoke, report, type Handlers } from './events.js';
 import { acceptHandles, detach, handleOf, isTcpHandle, type TcpHandle } from './internals.js';
 import { HandleLink, SocketLink, type Link } from './link.js';
 import { overShare } from './dispatch/hybrid.js';
 import { PeerRemote } from './remote.js';
-import { isMessage, Requests, type DispatchMode, type ToMaster, type ToWorker, type WorkerStats } from './ipc.js';
+import { isMessage, Requests, type DispatchMode, type Moving, type ToMaster, type ToWorker, type WorkerStats } from './ipc.js';
 import type { Settings } from './settings.js';
 
 /** How long a stopping worker keeps accepting what is already queued: at least, at most. */
@@ -170,7 +171,8 @@ export class Worker {
       this.#reply(msg.seq, { accepted });
     },
     // A busy worker may read this late: what it has left is counted from when the master sent it.
-    stop: (msg) => this.stop(null, msg.ms - Math.max(0, Date.now() - msg.sentAt)),
+    stop: (msg) => this.stop(null, msg.ms - Math.max(0, Date.now() - msg.sentAt), msg.handover),
+    adopt: (msg, handle) => this.#reply(msg.seq, { accepted: this.#adoptMoved(msg, handle) }),
     loads: (msg) => {
       this.#loads = msg.loads;
     },
@@ -399,7 +401,7 @@ export class Worker {
    * each connection once it may, then exit. `reason` is null when the master
    * asked; otherwise the master is told so it starts a replacement.
    */
-  stop(reason: string | null, waitMs = this.#waitMs): void {
+  stop(reason: string | null, waitMs = this.#waitMs, handover = false): void {
     if (this.#stopping) return;
     this.#stopping = true;
     if (reason !== null && reason !== 'master gone') this.#send({ type: 'retiring', reason });
@@ -426,7 +428,66 @@ export class Worker {
       if (this.#table.size === 0) this.#finish();
     };
     setTimeout(() => setImmediate(closeWhenQueueEmpty), LISTEN_GRACE_MS);
-    this.#table.drain(deadline, hard);
+    // reload_handover: connections between messages move to the replacement instead of closing.
+    this.#table.drain(deadline, hard, handover && this.#handles ? (conn) => void this.#handOver(conn) : null);
+  }
+
+  /**
+   * reload_handover: moves a connection to the worker that replaces this one,
+   * through the master: its handle, its framing state, and what the user's
+   * handover callback returns (for adopt). The connection's close callback
+   * does not run here, nor accept there.
+   */
+  async #handOver(conn: Connection): Promise<void> {
+    const table = this.#table;
+    const remote = conn.remote;
+    let value: string;
+    try {
+      const v = await this.#handlers.handover?.(remote);
+      value = JSON.stringify(v ?? null);
+    } catch (err) {
+      report(this.#handlers, new CallbackError('handover', err));
+      table.stays(conn);
+      return;
+    }
+    const handle = conn.link.movable();
+    if (handle === null || !process.connected) {
+      table.stays(conn);
+      return;
+    }
+    const moving: Moving = {
+      id: remote.id,
+      ip: remote.ip,
+      port: remote.port,
+      via: remote.via,
+      upgraded: conn.upgraded,
+      value,
+      state: table.stateOf(conn),
+    };
+    const reply = await this.#requests.ask(
+      (msg) => {
+        process.send!(msg, handle as never, { keepOpen: true } as never);
+        return true;
+      },
+      { type: 'handover', ...moving },
+      { accepted: false },
+    );
+    if ((reply as { accepted?: unknown }).accepted === true) table.moved(conn);
+    else table.stays(conn);
+  }
+
+  /** reload_handover: a connection from the worker this one replaces. Returns whether it is served here. */
+  #adoptMoved(msg: Moving, handle: unknown): boolean {
+    const table = this.#table;
+    if (!isTcpHandle(handle)) return false;
+    const ptr = msg.state === '' ? 0 : table.restore(msg.state);
+    if (!this.#handles || table.size >= this.#maxConn || (msg.state !== '' && ptr === 0)) {
+      handle.close();
+      return false;
+    }
+    const remote = PeerRemote.known(msg.id, msg.ip, msg.port, msg.via);
+    table.adopt(new HandleLink(handle), remote, ptr, msg.upgraded, JSON.parse(msg.value) as unknown);
+    return true;
   }
 
   #closeListener(): void {
@@ -482,6 +543,8 @@ export class Worker {
       relayed: s.relayed,
       relay_gone: s.relay_gone,
       dropped: s.dropped,
+      handed_over: s.handed_over,
+      adopted: s.adopted,
       uptime: (Date.now() - this.#startedAt) / 1000,
       rss: this.#readRss(),
     };

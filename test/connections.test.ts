@@ -164,6 +164,8 @@ for (const kind of KINDS) {
           relayed: 0,
           relay_gone: 0,
           dropped: 0,
+          handed_over: 0,
+          adopted: 0,
         });
         expect(bench.closes.map((r) => r.id)).toEqual(bench.remotes.map((r) => r.id));
         expect(bench.hooks.loadChanged).toBe(2 * runs);

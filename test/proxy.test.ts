@@ -1,14 +1,15 @@
 // The PROXY protocol: parsed by the core before framing (v1 text, v2 binary),
 // then end to end behind a real HAProxy in front of two instances.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { core } from '../src/core.js';
 import { Settings } from '../src/settings.js';
 import { formatIp } from '../src/proxy.js';
+import { reusePortSupported } from '../src/dispatch/reuseport.js';
 import { Client, cleanup, sleep, spawnProc, startFixture, until, type Proc } from './helpers/proc.js';
 
 const SIG = Buffer.from('0d0a0d0a000d0a515549540a', 'hex');
@@ -325,3 +326,79 @@ describe.skipIf(!haproxy)('behind a real HAProxy (send-proxy and send-proxy-v2)'
     hp.kill('SIGTERM');
   }, 60_000);
 });
+
+describe.skipIf(!haproxy || !reusePortSupported())(
+  'behind a real HAProxy, without draining it: dispatch_mode reuseport and tcp_migrate_req',
+  () => {
+    const sysctl = '/proc/sys/net/ipv4/tcp_migrate_req';
+    let before = '';
+    let writable = true;
+    beforeAll(() => {
+      try {
+        before = readFileSync(sysctl, 'utf8').trim();
+        writeFileSync(sysctl, '1');
+      } catch {
+        writable = false;
+      }
+    });
+    afterAll(() => {
+      if (writable && before !== '') writeFileSync(sysctl, before);
+    });
+    afterEach(cleanup);
+
+    it('20 times: an instance on the same port as another is stopped under load from 4 client loops; no reply is lost', async () => {
+      expect(writable, `needs root to set ${sysctl}`).toBe(true);
+      const settings = { process_number: 2, protocol: 'eof', proxy_protocol: true, dispatch_mode: 'reuseport' };
+      // b stays; each run starts an instance a on b's port (one SO_REUSEPORT group), then stops it.
+      const b = await startFixture({ settings });
+      const fe = await freePort();
+      const dir = mkdtempSync(join(tmpdir(), 'tp-haproxy-'));
+      const conf = join(dir, 'haproxy.cfg');
+      writeFileSync(
+        conf,
+        [
+          'global',
+          '  maxconn 2000',
+          'defaults',
+          '  mode tcp',
+          '  timeout connect 1s',
+          '  timeout client 10s',
+          '  timeout server 10s',
+          'frontend fe',
+          `  bind 127.0.0.1:${fe}`,
+          '  default_backend be',
+          'backend be',
+          `  server s 127.0.0.1:${b.port} send-proxy-v2`,
+          '',
+        ].join('\n'),
+      );
+      const hp: Proc = spawnProc(haproxy!, ['-db', '-f', conf]);
+      expect(await until(async () => (await request(fe, 'up\r\n')) === 'up\r\n', 5000, 100)).toBe(true);
+      const lost: string[] = [];
+      let total = 0;
+      for (let run = 0; run < 20; run++) {
+        const a = await startFixture({ port: b.port, settings });
+        let stop = false;
+        const loops = Array.from({ length: 4 }, async (_, k) => {
+          for (let i = 0; !stop; i++) {
+            const msg = `r${run}-${k}-${i}\r\n`;
+            const r = await request(fe, msg);
+            total++;
+            if (r !== msg) lost.push(`${msg.trim()}: ${JSON.stringify(r)}`);
+          }
+        });
+        await sleep(150);
+        // No drain in HAProxy: a's workers close their sockets, and the kernel moves what waits in
+        // their queues to b's.
+        a.proc.kill('SIGTERM');
+        expect((await a.proc.exited).code).toBe(0);
+        await sleep(100);
+        stop = true;
+        await Promise.all(loops);
+      }
+      expect(lost).toEqual([]);
+      expect(total).toBeGreaterThan(400);
+      hp.kill('SIGTERM');
+    }, 120_000);
+  },
+);

@@ -78,6 +78,7 @@ const KNOWN: Record<string, Known> = {
   },
   http_auto_continue: { def: true, allowed: 'a boolean', type: { kind: 'bool' } },
   http_error_replies: { def: true, allowed: 'a boolean', type: { kind: 'bool' } },
+  reload_handover: { def: false, allowed: 'a boolean', type: { kind: 'bool' } },
 };
 const KNOWN_KEYS = Object.keys(KNOWN);
 const DEFAULTS = Object.fromEntries(KNOWN_KEYS.map((k) => [k, KNOWN[k].def]));
