@@ -121,8 +121,10 @@ export class Master {
     // What this Node offers: a missing internal means a fallback, said once here.
     const node = probe();
     for (const m of node.missing) this.#log.info(`this Node (${process.version}) lacks ${m}`);
-    // With one worker there is nothing to dispatch: it accepts directly in every mode.
-    this.#mode = n > 1 ? (st.get('dispatch_mode') as DispatchMode) : 'shared';
+    // With one worker there is nothing to dispatch: it accepts directly in every mode
+    const asked = st.get('dispatch_mode') as DispatchMode;
+    // (reuseport keeps its own sockets even then: instances may share the port)
+    this.#mode = n > 1 || asked === 'reuseport' ? asked : 'shared';
     if (!node.sharedBind) this.#mode = 'round_robin';
     const where = { ip: this.#address, port, backlog: st.get('backlog') as number, maxConn: st.get('max_conn') as number };
     this.#dispatch = await openDispatch(
