@@ -10,7 +10,8 @@
 // keep-alive, d worker CPU per request and RSS); 2 accepts/s without
 // keep-alive, 2 workers, per dispatch mode; 3 connection distribution per
 // dispatch mode; 4 worker RSS per idle connection (10,000); 5 keep-alive req/s
-// with 1 and 2 workers; 6 WASM against JS framing (bench/core.mjs); 7 TLS.
+// with 1 and 2 workers; 6 WASM against JS framing (bench/core.mjs); 7 TLS;
+// 8 messaging across workers (bench/broadcast.mjs).
 // Baseline and server runs alternate; figures are medians over the rounds.
 // Writes results.json, results.md and chart.svg into --out.
 import { execFileSync } from 'node:child_process';
@@ -42,6 +43,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const DEMO = join(ROOT, 'build/src/demo.js');
 const BASELINE = join(ROOT, 'bench/baseline.mjs');
 const CORE = join(ROOT, 'bench/core.mjs');
+const BROADCAST = join(ROOT, 'bench/broadcast.mjs');
 
 const { values: opt } = parseArgs({
   options: {
@@ -69,7 +71,7 @@ const ROUNDS = Math.max(1, Number(opt.rounds ?? (opt.quick ? 1 : 3)));
 const D = Math.max(1, Number(opt.duration ?? (opt.quick ? 2 : 3)));
 const WARM = 1; // seconds of warm-up load per server before its measured rounds
 const ITEMS = new Set(
-  (opt.only ?? '1,2,3,4,5,6,7')
+  (opt.only ?? '1,2,3,4,5,6,7,8')
     .split(',')
     .map((s) => s.trim().replace(/[a-d]$/, ''))
     .filter(Boolean),
@@ -646,6 +648,72 @@ async function item6() {
   });
 }
 
+// ---------------------------------------------------------------- item 8: messaging across workers
+
+async function item8() {
+  say('\n[8] messaging across workers: node bench/broadcast.mjs --json (2 workers, 1,000 connections, one broadcast per ms)');
+  if (!HAVE_PROC) return skip('8', "no /proc (it reads the processes' CPU time there)");
+  const args = [BROADCAST, '--json', '--duration', String(D), '--rounds', String(ROUNDS)];
+  const res = await run(process.execPath, args, 600000);
+  let out = null;
+  try {
+    out = JSON.parse(res.stdout.trim().split('\n').at(-1));
+  } catch {
+    out = null;
+  }
+  if (res.code !== 0 || out === null) {
+    const why = `not available (bench/broadcast.mjs exited ${res.code}: ${(res.stderr.trim().split('\n').at(-1) ?? '').slice(0, 200)})`;
+    results.items['8'] = { note: why };
+    say(`  ${why}`);
+    return;
+  }
+  results.items['8'] = { ...out, command: `node bench/broadcast.mjs ${args.slice(1).join(' ')}` };
+  const b = out.broadcast;
+  const sends = out.send;
+  say(
+    `  broadcast: ${Math.round(b.delivered_per_s)} lines/s delivered (${(b.delivered_fraction * 100).toFixed(1)}% of those sent); master ${b.master_us_per_broadcast.toFixed(1)} us CPU per broadcast`,
+  );
+  say(
+    `  send: ${sends.local_us.toFixed(2)} us local, ${sends.cross_us.toFixed(2)} us to another worker's connection (all processes' CPU per message)`,
+  );
+  const row = (what, unit, server, text) =>
+    addRow({
+      item: '8',
+      case: what,
+      unit,
+      server,
+      baseline: null,
+      serverText: text,
+      baselineText: '-',
+      target: 'report',
+      pass: null,
+    });
+  row(
+    'broadcast to 1,000 conns: lines delivered/s',
+    'lines/s',
+    Math.round(b.delivered_per_s),
+    String(Math.round(b.delivered_per_s)),
+  );
+  row(
+    'master CPU per broadcast relayed',
+    'us',
+    round(b.master_us_per_broadcast, 1),
+    `${b.master_us_per_broadcast.toFixed(1)} us`,
+  );
+  addRow({
+    item: '8',
+    case: "CPU per send: another worker's connection vs own",
+    unit: 'us',
+    server: round(sends.cross_us, 2),
+    baseline: round(sends.local_us, 2),
+    serverText: `${sends.cross_us.toFixed(2)} us`,
+    baselineText: `${sends.local_us.toFixed(2)} us (own)`,
+    ratio: round(sends.ratio, 2),
+    target: 'report',
+    pass: null,
+  });
+}
+
 // ---------------------------------------------------------------- item 7: TLS
 
 /** The demo's --help text. */
@@ -864,7 +932,7 @@ async function main() {
     results.machine.warning = `load average ${m.loadavgStart[0]} on ${m.cpus} CPUs at start: other processes compete for the CPUs, so req/s figures are noisy (CPU time per request is steadier)`;
     say(`warning: ${results.machine.warning}`);
   }
-  const items = { 1: item1, 2: item2, 3: item3, 4: item4, 5: item5, 6: item6, 7: item7 };
+  const items = { 1: item1, 2: item2, 3: item3, 4: item4, 5: item5, 6: item6, 7: item7, 8: item8 };
   for (const [id, fn] of Object.entries(items)) {
     if (!ITEMS.has(id)) continue;
     try {
