@@ -86,6 +86,8 @@ export class Connection {
   /** reload_handover: on its way to the new worker (reading paused), or not to be moved (it was refused). */
   moving = false;
   stays = false;
+  /** Taken over from the worker this one replaced: its id names that worker's pid, not this one's. */
+  adopted = false;
 
   constructor(link: Link, remote: Remote, ptr: number, now: number) {
     this.link = link;

@@ -87,6 +87,8 @@ export interface TableHooks {
   drained(): void;
   /** max_request was reached. */
   retire(reason: string): void;
+  /** A connection taken over from another worker (reload_handover) closed: the master forgets where it moved. */
+  adoptedClosed(id: string): void;
 }
 
 export class ConnectionTable {
@@ -408,6 +410,7 @@ export class ConnectionTable {
     conn.used = true;
     conn.upgraded = upgraded;
     conn.announced = true;
+    conn.adopted = true;
     this.#conns.set(remote.id, conn);
     this.counters.adopted++;
     this.#hooks.loadChanged();
@@ -514,9 +517,8 @@ export class ConnectionTable {
 
   /** A message from another process for connection `id`; one whose connection is gone is counted, not an error. */
   relayed(message: string | Uint8Array, id: string): void {
-    this.counters.relayed++;
     if (!this.#conns.has(id)) this.counters.relay_gone++;
-    else this.send(message, id);
+    else if (this.send(message, id)) this.counters.relayed++;
   }
 
   /**
@@ -528,8 +530,9 @@ export class ConnectionTable {
     let n = 0;
     for (const conn of this.#conns.values()) {
       if (conn.state >= ENDED || !conn.announced || !passes(filter, conn.remote.id)) continue;
+      if (!this.send(message, conn.remote)) continue;
+      n++;
       if (relayed) this.counters.relayed++;
-      if (this.send(message, conn.remote)) n++;
     }
     return n;
   }
@@ -581,6 +584,7 @@ export class ConnectionTable {
         this.#report(new CallbackError('close', err), conn);
       }
     }
+    if (conn.adopted) this.#hooks.adoptedClosed(conn.remote.id);
     if (this.#draining && this.#conns.size === 0) this.#hooks.drained();
   }
 

@@ -54,6 +54,8 @@ export type ToMaster =
   | { type: 'broadcast'; data: Payload; filter: FilterIds }
   /** sendMessage to a worker, or to the master (-1): JSON text. */
   | { type: 'message'; to: number; data: string }
+  /** A connection this worker took over (reload_handover) closed: the master forgets where it moved. */
+  | { type: 'gone'; id: string }
   /** reload_handover: this connection (the handle rides along) for the worker replacing this one; answered with { accepted }. */
   | ({ type: 'handover'; seq: number } & Moving)
   | Reply;

@@ -99,6 +99,8 @@ export class Master {
   #reloading = false;
   readonly #signals: [NodeJS.Signals, () => void][] = [];
   readonly #respawns = new Map<number, number>();
+  /** reload_handover: where connections moved (their id names a worker that has exited): id -> pid serving it now. */
+  readonly #moved = new Map<string, number>();
 
   constructor(settings: Settings, handlers: Handlers, log: Log) {
     this.#settings = settings;
@@ -308,6 +310,7 @@ export class Master {
     broadcast: (rec, msg) => this.#broadcastTo(msg.data, msg.filter, rec),
     message: (rec, msg) => this.#message(msg.data, msg.to, rec.workerId),
     handover: (rec, msg, handle) => this.#handover(rec, msg, handle),
+    gone: (_rec, msg) => this.#moved.delete(msg.id),
     listenFailed: (rec, msg) => {
       const err = Object.assign(
         new Error(`worker ${rec.workerId} cannot listen on ${this.#address}:${this.#port}: ${msg.message}`),
@@ -371,6 +374,7 @@ export class Master {
     this.#workers.delete(rec);
     // What was waiting on it gets its fallback: a connection in transit is placed elsewhere.
     rec.requests.close();
+    for (const [id, pid] of this.#moved) if (pid === rec.pid) this.#moved.delete(id);
     if (rec.killTimer) clearTimeout(rec.killTimer);
     const slot = this.#slots[rec.workerId];
     if (slot.current === rec) slot.current = null;
@@ -417,11 +421,17 @@ export class Master {
         { type: 'adopt', ...moving },
         refused,
       )
-      .then((v) => answer((v as { accepted?: unknown }).accepted === true));
+      .then((v) => {
+        const accepted = (v as { accepted?: unknown }).accepted === true;
+        if (accepted) this.#moved.set(moving.id, target.pid);
+        answer(accepted);
+      });
   }
 
   /** A message for connection `to` of the worker with this pid. Returns false when no such worker runs. */
   #relay(to: string, pid: number, data: Payload): boolean {
+    // A connection moved by reload_handover is served by another pid than its id says.
+    pid = this.#moved.get(to) ?? pid;
     for (const rec of this.#workers) {
       if (rec.pid === pid) return this.#sendTo(rec, { type: 'relay', to, data });
     }

@@ -9,7 +9,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { readdirSync, readFileSync } from 'node:fs';
 import { ConnectionTable, type TableConfig, type Target } from './connections.js';
-import { filterIds, ownerOf, pack, packData, unpack, type BroadcastFilter } from './messaging.js';
+import { filterIds, MASTER, ownerOf, pack, packData, unpack, type BroadcastFilter } from './messaging.js';
 import type { Connection } from './connection.js';
 import { CallbackError, MaxConnError } from './errors.js';
 import { afterward, invoke, report, type Handlers } from './events.js';
@@ -89,6 +89,7 @@ export class Worker {
         if (this.#listenerClosed) this.#finish();
       },
       retire: (reason) => this.stop(reason),
+      adoptedClosed: (id) => this.#send({ type: 'gone', id }),
     });
   }
 
@@ -132,6 +133,7 @@ export class Worker {
   /** A JSON-able value for another worker's (or the master's, -1) `message` callback. */
   sendMessage(data: unknown, to: number): boolean {
     const json = packData(data, this.#maxMessage());
+    if (!Number.isInteger(to) || to < MASTER || to >= this.#workers) return false;
     if (to === this.workerId) {
       invoke(this.#handlers, 'message', this.#handlers.message, JSON.parse(json) as unknown, this.workerId);
       return true;
