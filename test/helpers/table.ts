@@ -64,6 +64,7 @@ export class Bench {
       loadChanged: () => this.hooks.loadChanged++,
       drained: () => this.hooks.drained++,
       retire: (reason) => this.hooks.retire.push(reason),
+      adoptedClosed: () => {},
     });
     this.server = kind === 'socket' ? net.createServer({ allowHalfOpen: true }) : net.createServer();
   }
