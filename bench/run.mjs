@@ -3,7 +3,7 @@
 // node:net baseline (bench/baseline.mjs), on 127.0.0.1 only, with wrk and ab,
 // or with autocannon (a devDependency) where they are missing or with --load autocannon.
 //
-//   node bench/run.mjs [--rounds 3] [--duration 3] [--quick] [--only 1,2,...] [--out bench/results]
+//   node bench/run.mjs [--rounds 7] [--duration 3] [--quick] [--only 1,2,...] [--out bench/results]
 //                      [--load wrk|autocannon]
 //
 // Items: 1 one pinned worker (a keep-alive, b 10 pipelined, c ab -c100 without
@@ -12,6 +12,8 @@
 // dispatch mode; 4 worker RSS per idle connection (10,000); 5 keep-alive req/s
 // with 1 and 2 workers; 6 WASM against JS framing (bench/core.mjs); 7 TLS;
 // 8 messaging across workers (bench/broadcast.mjs).
+// Item 1 also measures reference servers a user might pick instead
+// (bench/references.mjs: node:http with cluster, and nginx when installed).
 // Baseline and server runs alternate; figures are medians over the rounds.
 // Writes results.json, results.md and chart.svg into --out.
 import { execFileSync } from 'node:child_process';
@@ -38,12 +40,15 @@ import { generator, hasCommand, run, versions, cleanupScripts } from './lib/load
 import { holdConnections } from './lib/conns.mjs';
 import { median, round, ratio } from './lib/stats.mjs';
 import { textTable, markdown, svgChart } from './lib/report.mjs';
+import { nginxVersion } from './references.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const DEMO = join(ROOT, 'build/src/demo.js');
+// --demo PATH measures another build of the demo (an older commit's build/src/demo.js, say).
+const DEMO_DEFAULT = join(ROOT, 'build/src/demo.js');
 const BASELINE = join(ROOT, 'bench/baseline.mjs');
 const CORE = join(ROOT, 'bench/core.mjs');
 const BROADCAST = join(ROOT, 'bench/broadcast.mjs');
+const REFERENCES = join(ROOT, 'bench/references.mjs');
 
 const { values: opt } = parseArgs({
   options: {
@@ -53,21 +58,25 @@ const { values: opt } = parseArgs({
     only: { type: 'string' },
     out: { type: 'string', default: join(ROOT, 'bench/results') },
     load: { type: 'string' },
+    demo: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (opt.help) {
   process.stdout.write(
-    'usage: node bench/run.mjs [--rounds N] [--duration S] [--quick] [--only 1,2,...,7] [--out DIR] [--load wrk|autocannon]\n' +
+    'usage: node bench/run.mjs [--rounds N] [--duration S] [--quick] [--only 1,2,...,8] [--out DIR] [--load wrk|autocannon] [--demo PATH]\n' +
+      '  --demo: the demo script to measure (default build/src/demo.js)\n' +
       '  --load: wrk (wrk and ab) or autocannon; default wrk when wrk and ab are both on PATH, else autocannon\n',
   );
   process.exit(0);
 }
+const DEMO = opt.demo ? resolve(opt.demo) : DEMO_DEFAULT;
 if (opt.load !== undefined && opt.load !== 'wrk' && opt.load !== 'autocannon') {
   process.stderr.write(`bench: --load ${opt.load}: expected wrk or autocannon\n`);
   process.exit(2);
 }
-const ROUNDS = Math.max(1, Number(opt.rounds ?? (opt.quick ? 1 : 3)));
+// At least 7 rounds by default: single runs on a shared machine swing by 20%.
+const ROUNDS = Math.max(1, Number(opt.rounds ?? (opt.quick ? 1 : 7)));
 const D = Math.max(1, Number(opt.duration ?? (opt.quick ? 2 : 3)));
 const WARM = 1; // seconds of warm-up load per server before its measured rounds
 const ITEMS = new Set(
@@ -86,6 +95,8 @@ const [NODE_MAJOR, NODE_MINOR] = process.versions.node.split('.').map(Number);
 const REUSEPORT = NODE_MAJOR > 22 || (NODE_MAJOR === 22 && NODE_MINOR >= 12);
 const MODES = ['shared', 'round_robin', 'hybrid', ...(REUSEPORT ? ['reuseport'] : [])];
 const modeSpec = (mode) => ({ label: `demo 2w ${mode}`, role: mode, args: demoArgs(2, ['--dispatch', mode]) });
+/** Item 7's target: the demo over TLS against bare node:tls. */
+const TLS_TARGET = 0.95;
 /** A pinned run is repeated when its CPU was busier than this outside the server (share of wall time). */
 const NOISY = 0.25;
 /** /proc is there (Linux): CPU time, RSS and socket ownership are read from it. */
@@ -104,7 +115,15 @@ const note = (s) => process.stdout.write(`  · ${s}\n`);
 // ---------------------------------------------------------------- servers
 
 const demoArgs = (workers, extra = []) => [DEMO, '--host', HOST, '--port', '0', '--workers', String(workers), ...extra];
-const baselineArgs = (workers) => [BASELINE, '--host', HOST, '--port', '0', '--workers', String(workers)];
+const baselineArgs = (workers, extra = []) => [BASELINE, '--host', HOST, '--port', '0', '--workers', String(workers), ...extra];
+const referenceArgs = (kind, workers) => [REFERENCES, kind, '--host', HOST, '--port', '0', '--workers', String(workers)];
+/** Reference servers for item 1: node:http with cluster, and nginx when it is installed. */
+function referenceSpecs(id, cpu) {
+  const out = [{ label: `node:http cluster 1w (${id})`, role: 'node:http cluster', args: referenceArgs('cluster', 1), cpu }];
+  const nginx = results.machine.nginx;
+  if (nginx) out.push({ label: `${nginx} 1w (${id})`, role: nginx, args: referenceArgs('nginx', 1), cpu });
+  return out;
+}
 
 /** Starts servers one after another; on failure stops the ones already started. */
 async function startAll(specs) {
@@ -252,23 +271,26 @@ async function item1() {
       : `\n[1] one worker, server and client (${LOAD.kind}) unpinned (no taskset)`,
   );
   const { describe } = LOAD;
+  // Targets (issue 10): req/s at least these times the baseline's; worker CPU per request at most cpuTarget times.
   const cases = [
     {
       id: '1a',
       name: `keep-alive, ${describe.keepAlive(50)}`,
-      target: 0.95,
+      target: 1.05,
+      cpuTarget: 0.95,
       measure: (srv, d, onStart) => LOAD.keepAlive(srv.url, d, { connections: 50, cpu: clientCpu, onStart }),
     },
     {
       id: '1b',
       name: `10 pipelined, ${describe.keepAlive(50, 10)}`,
-      target: 1.0,
+      target: 1.3,
       measure: (srv, d, onStart) => LOAD.keepAlive(srv.url, d, { connections: 50, cpu: clientCpu, pipeline: 10, onStart }),
     },
     {
       id: '1c',
       name: `no keep-alive, ${describe.http10(100)}`,
-      target: 0.9,
+      target: 1.1,
+      cpuTarget: 0.75,
       measure: (srv, d, onStart) => LOAD.http10(srv.url, d, { concurrency: 100, cpu: clientCpu, onStart }),
     },
   ];
@@ -277,6 +299,7 @@ async function item1() {
     const servers = await startAll([
       { label: `baseline 1w (${c.id})`, role: 'baseline', args: baselineArgs(1), cpu: serverCpu },
       { label: `demo 1w (${c.id})`, role: 'server', args: demoArgs(1), cpu: serverCpu },
+      ...referenceSpecs(c.id, serverCpu),
     ]);
     try {
       for (const srv of servers) await c.measure(srv, WARM);
@@ -287,10 +310,19 @@ async function item1() {
       say(
         `  ${c.id} ${c.name}: server ${Math.round(row.server)} req/s, baseline ${Math.round(row.baseline)} req/s, ratio ${row.ratio?.toFixed(3)} ${row.pass ? 'PASS' : 'MISS'}`,
       );
+      const refs = servers.slice(2).map((srv) => {
+        const a = acc.get(srv);
+        const r = rpsRow(c.id, `${c.name}: ${srv.role} (reference)`, a, b, null);
+        r.target = 'reference';
+        r.reference = srv.role;
+        say(`  ${c.id} reference ${srv.role}: ${Math.round(r.server)} req/s, ratio ${r.ratio?.toFixed(3)} to the baseline`);
+        return { role: srv.role, cpuWorker: median(a.cpuWorker), cpuTotal: median(a.cpuTotal) };
+      });
       detail[c.id] = {
         cpuWorker: { server: median(s.cpuWorker), baseline: median(b.cpuWorker) },
         cpuTotal: { server: median(s.cpuTotal), baseline: median(b.cpuTotal) },
         rss: { server: rss[1], baseline: rss[0] },
+        references: refs,
         name: c.name,
       };
     } finally {
@@ -301,16 +333,32 @@ async function item1() {
   for (const c of cases) {
     const d = detail[c.id];
     if (!d) continue;
+    const q = ratio(d.cpuWorker.server, d.cpuWorker.baseline);
     addRow({
       item: '1d',
       case: `worker CPU/req, ${c.id} ${c.name.split(',')[0]}`,
       unit: 'us/req',
       server: round(d.cpuWorker.server, 2),
       baseline: round(d.cpuWorker.baseline, 2),
-      ratio: round(ratio(d.cpuWorker.server, d.cpuWorker.baseline), 3),
-      target: 'report (lower is better)',
+      ratio: round(q, 3),
+      target: c.cpuTarget ? `<=${c.cpuTarget.toFixed(2)}` : 'report (lower is better)',
+      pass: c.cpuTarget && q !== null ? q <= c.cpuTarget : null,
       total_us_per_req: { server: round(d.cpuTotal.server, 2), baseline: round(d.cpuTotal.baseline, 2) },
     });
+    for (const ref of d.references) {
+      addRow({
+        item: '1d',
+        // All processes: cluster's primary accepts and hands connections over.
+        case: `CPU/req of all processes, ${c.id} ${c.name.split(',')[0]}: ${ref.role} (reference)`,
+        unit: 'us/req',
+        server: round(ref.cpuTotal, 2),
+        baseline: round(d.cpuTotal.baseline, 2),
+        ratio: round(ratio(ref.cpuTotal, d.cpuTotal.baseline), 3),
+        target: 'reference',
+        reference: ref.role,
+        total_us_per_req: { server: round(ref.cpuTotal, 2), baseline: round(d.cpuTotal.baseline, 2) },
+      });
+    }
   }
   for (const c of cases) {
     const d = detail[c.id];
@@ -568,7 +616,8 @@ async function item4() {
     serverText: txt(ms, s),
     baselineText: txt(mb, b),
     ratio: round(ratio(s, b), 3),
-    target: 'report (lower is better)',
+    target: '<=1.00',
+    pass: s <= b,
     samples: runs,
   });
   results.items['4'] = runs;
@@ -749,31 +798,58 @@ function tlsArgs(help, { cert, key }) {
   return args;
 }
 
-/** Keep-alive req/s of the demo (1 worker, pinned) with and without TLS. */
+/**
+ * Keep-alive req/s of the demo over TLS (1 worker, pinned) against the bare
+ * baseline over node:tls, and against the demo's own plain TCP.
+ */
 async function measureTls(help) {
   const pem = selfSignedCert();
   const [serverCpu, clientCpu] = pinned();
   try {
     const servers = await startAll([
-      { label: 'demo 1w plain', role: 'plain', args: demoArgs(1), cpu: serverCpu },
+      {
+        label: 'baseline 1w tls',
+        role: 'baseline-tls',
+        args: baselineArgs(1, ['--tls-cert', pem.cert, '--tls-key', pem.key]),
+        cpu: serverCpu,
+      },
       { label: 'demo 1w tls', role: 'tls', args: demoArgs(1, tlsArgs(help, pem)), cpu: serverCpu },
+      { label: 'demo 1w plain', role: 'plain', args: demoArgs(1), cpu: serverCpu },
     ]);
     try {
-      if (servers[1].scheme !== 'https') servers[1].url = servers[1].url.replace(/^http:/, 'https:');
+      for (const srv of servers.slice(0, 2)) {
+        if (srv.scheme !== 'https') srv.url = srv.url.replace(/^http:/, 'https:');
+      }
       const measure = (srv, d, onStart) => LOAD.keepAlive(srv.url, d, { connections: 50, cpu: clientCpu, onStart });
       for (const srv of servers) await measure(srv, WARM);
       const acc = await alternate(servers, (srv, onStart) => measure(srv, D, onStart));
-      const row = rpsRow('7', 'keep-alive over TLS (grey: plain)', acc.get(servers[1]), acc.get(servers[0]), null);
-      row.target = 'report';
-      const cpu = servers.map((x) => median(acc.get(x).cpuWorker));
+      const [base, tls, plain] = servers.map((x) => acc.get(x));
+      // Target: the TLS path (a tls.TLSSocket per connection, issue 10) keeps up with bare node:tls.
+      const row = rpsRow('7', 'keep-alive over TLS, against bare node:tls', tls, base, TLS_TARGET);
+      const cpu = [base, tls, plain].map((x) => median(x.cpuWorker));
       row.total_us_per_req = { server: round(cpu[1], 2), baseline: round(cpu[0], 2) };
+      const own = rpsRow('7', 'keep-alive over TLS, against its own plain TCP', tls, plain, null);
+      own.target = 'report';
+      own.baselineText = `${Math.round(median(plain.rps)).toLocaleString('en-US')} (plain)`;
+      const q = ratio(cpu[1], cpu[0]);
+      addRow({
+        item: '7',
+        case: 'worker CPU/req over TLS, against bare node:tls',
+        unit: 'us/req',
+        server: round(cpu[1], 2),
+        baseline: round(cpu[0], 2),
+        ratio: round(q, 3),
+        target: 'report (lower is better)',
+      });
       results.items['7'] = {
         note:
-          `TLS/plain keep-alive req/s: ${row.ratio?.toFixed(3)}; worker CPU ${cpu[1]?.toFixed(2)} against ` +
-          `${cpu[0]?.toFixed(2)} us/req (demo, 1 worker ${PIN ? `pinned to CPU ${SERVER_CPU}` : 'unpinned'}, ` +
-          `${LOAD.describe.keepAlive(50)} ${PIN ? `pinned to CPU ${CLIENT_CPU}` : 'unpinned'}, self-signed RSA 2048)`,
+          `TLS keep-alive req/s against bare node:tls: ${row.ratio?.toFixed(3)} (worker CPU ${cpu[1]?.toFixed(2)} against ` +
+          `${cpu[0]?.toFixed(2)} us/req); against the demo's plain TCP: ${own.ratio?.toFixed(3)} (plain: ${cpu[2]?.toFixed(2)} us/req). ` +
+          `1 worker ${PIN ? `pinned to CPU ${SERVER_CPU}` : 'unpinned'}, ` +
+          `${LOAD.describe.keepAlive(50)} ${PIN ? `pinned to CPU ${CLIENT_CPU}` : 'unpinned'}, self-signed RSA 2048`,
         ratio: row.ratio,
-        cpu_us_per_req: { tls: cpu[1], plain: cpu[0] },
+        ratio_to_plain: own.ratio,
+        cpu_us_per_req: { tls: cpu[1], baseline_tls: cpu[0], plain: cpu[2] },
       };
       say(`  ${results.items['7'].note}`);
     } finally {
@@ -828,6 +904,7 @@ function machine() {
     platform: `${os.type()} ${os.release()} ${os.arch()}`,
     memory_bytes: os.totalmem(),
     ...versions(),
+    nginx: nginxVersion(),
     git: sha,
     loadavgStart: os.loadavg().map((x) => round(x, 2)),
     loadavgEnd: null,

@@ -165,7 +165,7 @@ export function svgChart(res) {
   text(
     10,
     y + 4,
-    'npm run bench: requests/s, server (blue) against the bare baseline (grey); bars scaled per row',
+    'npm run bench: requests/s, tcp-prefork (blue) or a reference server (orange) against the bare baseline (grey); bars scaled per row',
     'font-weight="bold"',
   );
   y += 14;
@@ -182,9 +182,12 @@ export function svgChart(res) {
     const max = Math.max(r.server, r.baseline) || 1;
     const ws = (r.server / max) * BAR,
       wb = (r.baseline / max) * BAR;
-    const label = `${r.item} ${r.case}`;
+    // A reference row's label names the server first: its case is the row above's.
+    const label = r.reference ? `${r.item} ${r.reference} (reference)` : `${r.item} ${r.case}`;
     text(10, y + 16, label.length > 44 ? `${label.slice(0, 43)}…` : label, 'font-size="12"');
-    parts.push(`<rect x="${LABEL}" y="${y + 3}" width="${ws.toFixed(1)}" height="12" fill="#3b78c4"/>`);
+    parts.push(
+      `<rect x="${LABEL}" y="${y + 3}" width="${ws.toFixed(1)}" height="12" fill="${r.reference ? '#e8912d' : '#3b78c4'}"/>`,
+    );
     parts.push(`<rect x="${LABEL}" y="${y + 17}" width="${wb.toFixed(1)}" height="12" fill="#a0a0a0"/>`);
     text(LABEL + ws + 4, y + 13, fmtInt(r.server), 'font-size="10"');
     text(LABEL + wb + 4, y + 27, fmtInt(r.baseline), 'font-size="10" fill="#555"');
