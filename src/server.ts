@@ -130,7 +130,7 @@ export class Server {
           : 'send() without a target must be called inside accept or receive, after run()',
       );
     }
-    return this.#master !== null && this.#master.send(message, typeof remote === 'string' ? remote : remote.id);
+    return this.#master?.send(message, typeof remote === 'string' ? remote : remote.id) ?? false;
   }
 
   /**
