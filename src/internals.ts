@@ -35,6 +35,8 @@ export interface TcpHandle {
   getsockname(out: { address?: string; port?: number; family?: string }): number;
   getpeername(out: { address?: string; port?: number; family?: string }): number;
   setNoDelay(on: boolean): number;
+  /** Node's StreamBase#useUserBuffer (what net.Socket's `onread` option uses): libuv reads into this buffer. */
+  useUserBuffer?(buf: Uint8Array): void;
   [key: symbol]: unknown;
 }
 
@@ -163,6 +165,20 @@ export function acceptHandles(server: net.Server, fn: (client: TcpHandle) => voi
   listening.onconnection = (err, client) => {
     if (err === 0 && client !== undefined && isTcpHandle(client)) fn(client);
   };
+  return true;
+}
+
+/**
+ * Makes libuv read the handle's bytes into `buf`, a buffer the caller owns and
+ * reuses (node's useUserBuffer, what net.Socket's `onread: { buffer }` option
+ * does), instead of a fresh ArrayBuffer per read: onread then gets no
+ * ArrayBuffer, and the bytes are buf[0, nread) until the next read of any
+ * handle given the same buffer. Returns false (and changes nothing) where
+ * this Node does not offer it.
+ */
+export function readInto(handle: TcpHandle, buf: Uint8Array): boolean {
+  if (typeof handle.useUserBuffer !== 'function') return false;
+  handle.useUserBuffer(buf);
   return true;
 }
 

@@ -6,7 +6,7 @@
 // `SocketLink` wraps a net.Socket, for TLS and for a Node without the
 // internals (see internals.ts).
 import type net from 'node:net';
-import { streamPrimitives, type StreamReq, type Streams, type TcpHandle } from './internals.js';
+import { readInto, streamPrimitives, type StreamReq, type Streams, type TcpHandle } from './internals.js';
 
 /** What a link tells its owner, with the connection it was started with. */
 export interface LinkEvents<C> {
@@ -48,13 +48,30 @@ const OWNER = Symbol('tcp-prefork link');
 
 let S: Streams | null = null;
 
+/**
+ * The buffer every handle of this process reads into (see readInto): reads
+ * are handled one at a time, and each is copied out (into Node's buffer pool
+ * when small) before the next, so a read costs one copy instead of an
+ * ArrayBuffer of its own that the GC must later free.
+ */
+const READ_SIZE = 65536;
+let readBuf: Buffer | null = null;
+
 /** onread of every handle-level connection (one function, no closure per connection). */
 function onread(this: TcpHandle, ab: ArrayBuffer | undefined): void {
   const link = this[OWNER] as HandleLink;
   const s = S!;
   const nread = s.state[s.kReadBytesOrError];
   if (nread > 0) {
-    link.events!.data(link.conn, new s.FastBuffer(ab!, s.state[s.kArrayBufferOffset], nread));
+    let chunk: Buffer;
+    if (ab === undefined) {
+      // Read into readBuf: the chunk is the reader's to keep, so it gets a copy.
+      chunk = Buffer.allocUnsafe(nread);
+      readBuf!.copy(chunk, 0, 0, nread);
+    } else {
+      chunk = new s.FastBuffer(ab, s.state[s.kArrayBufferOffset], nread);
+    }
+    link.events!.data(link.conn, chunk);
   } else if (nread < 0) {
     link.readEnded(nread);
   }
@@ -102,6 +119,7 @@ export class HandleLink implements Link {
     this.events = events as LinkEvents<unknown>;
     h[OWNER] = this;
     h.onread = onread;
+    readInto(h, (readBuf ??= Buffer.allocUnsafeSlow(READ_SIZE)));
     h.setNoDelay(true);
     this.resume();
   }

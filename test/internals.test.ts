@@ -4,7 +4,8 @@
 // behaviour through real processes and sockets.
 import { afterEach, describe, expect, it } from 'vitest';
 import net from 'node:net';
-import { acceptHandles, createServerHandle, isTcpHandle, probe, streamPrimitives } from '../src/internals.js';
+import { acceptHandles, createServerHandle, isTcpHandle, probe, readInto, streamPrimitives } from '../src/internals.js';
+import { HandleLink } from '../src/link.js';
 import { Client, cleanup, startFixture, until } from './helpers/proc.js';
 
 afterEach(cleanup);
@@ -32,6 +33,62 @@ describe('on this Node', () => {
     expect(out.port).toBe(c.socket.localPort);
     (got[0] as { close(): void }).close();
     c.destroy();
+    server.close();
+  });
+});
+
+describe('reads into a buffer the worker owns (useUserBuffer)', () => {
+  it(`${process.version} offers it on a connected handle`, async () => {
+    const server = net.createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const got: unknown[] = [];
+    acceptHandles(server, (h) => got.push(h));
+    const c = await Client.open((server.address() as net.AddressInfo).port);
+    expect(await until(() => got.length === 1)).toBe(true);
+    const h = got[0] as Parameters<typeof readInto>[0];
+    expect(typeof h.useUserBuffer).toBe('function');
+    expect(readInto(h, Buffer.alloc(64))).toBe(true);
+    h.close();
+    c.destroy();
+    server.close();
+  });
+
+  it('every chunk a link hands on is its own copy: 20 connections read in turn, every chunk kept, none overwritten', async () => {
+    const server = net.createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const kept = new Map<number, Buffer[]>();
+    const links: HandleLink[] = [];
+    acceptHandles(server, (h) => {
+      const link = new HandleLink(h);
+      const id = links.push(link) - 1;
+      kept.set(id, []);
+      link.start(id, {
+        data: (conn, chunk) => kept.get(conn)!.push(chunk),
+        end: () => {},
+        close: () => {},
+      });
+    });
+    const port = (server.address() as net.AddressInfo).port;
+    const clients = await Promise.all(Array.from({ length: 20 }, () => Client.open(port)));
+    expect(await until(() => links.length === 20)).toBe(true);
+    // Rounds of writes from every client, each round's bytes distinct per client, sizes from 1 byte to 40 KiB.
+    const sent = clients.map(() => [] as Buffer[]);
+    for (let round = 0; round < 6; round++) {
+      await Promise.all(
+        clients.map((c, i) => {
+          const size = [1, 100, 1500, 9000, 40000, 3][round] + i;
+          const b = Buffer.alloc(size, (i * 7 + round * 31) & 0xff);
+          sent[i].push(b);
+          return c.write(b);
+        }),
+      );
+    }
+    const total = (xs: Buffer[]) => xs.reduce((a, b) => a + b.length, 0);
+    expect(await until(() => [...kept.values()].every((xs, i) => total(xs) === total(sent[i])))).toBe(true);
+    // The chunks of every connection, kept across all the other reads, still hold what that client sent.
+    for (const [id, chunks] of kept) expect(Buffer.concat(chunks).equals(Buffer.concat(sent[id]))).toBe(true);
+    for (const l of links) l.destroy();
+    for (const c of clients) c.destroy();
     server.close();
   });
 });
