@@ -74,7 +74,24 @@ export class Server {
    */
   set<K extends keyof KnownSettings>(key: K, value: KnownSettings[K]): this;
   set(key: string, value: SettingValue, options: { custom: true }): this;
-  set(key: string, value: unknown, options?: { custom?: boolean }): this {
+  /** Swoole's form: several settings at once, all or none (an invalid one throws and none is kept). */
+  set(settings: Partial<KnownSettings>): this;
+  set(key: string | Partial<KnownSettings>, value?: unknown, options?: { custom?: boolean }): this {
+    if (typeof key === 'object' && key !== null && !Array.isArray(key) && !Buffer.isBuffer(key)) {
+      if (this.#running) throw new ServerRunningError('cannot set settings after run()');
+      const before = this.#settings.serialize();
+      try {
+        for (const [k, v] of Object.entries(key)) this.set(k as keyof KnownSettings, v as never);
+      } catch (err) {
+        this.#settings.reset();
+        this.#settings.load(before);
+        throw err;
+      }
+      return this;
+    }
+    if (typeof key !== 'string') {
+      throw new InvalidSettingError(String(key), 'a setting name (a string), or an object of settings');
+    }
     if (this.#running) throw new ServerRunningError(`cannot set "${key}" after run()`);
     if (key === 'ip' && (typeof value !== 'string' || net.isIP(value) === 0)) {
       throw new InvalidSettingError('ip', 'an IPv4 or IPv6 address', value);

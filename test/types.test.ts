@@ -59,6 +59,25 @@ describe('types', () => {
     void bad;
   });
 
+  it("set({ ... }), Swoole's form: several settings at once, all or none", () => {
+    const s = new Server('127.0.0.1', 0);
+    s.set({ process_number: 3, protocol: 'eof', package_eof: '\n' });
+    expect([s.get('process_number'), s.get('protocol'), s.get('package_eof')]).toEqual([3, 'eof', '\n']);
+    // @ts-expect-error: a typo'd key does not compile in the object form either
+    const typo = () => s.set({ procces_number: 2 });
+    void typo;
+    // One invalid value: it throws naming that key, and none of the others is kept.
+    expect(() => s.set({ process_number: 5, protocol: 'udp' as 'eof', package_max_length: 99 })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_SETTING', key: 'protocol' }),
+    );
+    expect([s.get('process_number'), s.get('protocol'), s.get('package_max_length')]).toEqual([3, 'eof', 2 * 1024 * 1024]);
+    // Neither a number nor null is a key.
+    expect(() => (s.set as (k: unknown) => Server)(null)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_SETTING' }));
+    expect(() => (s.set as (k: unknown, v: unknown) => Server)(7, 1)).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_SETTING' }),
+    );
+  });
+
   it('an unknown key is kept, with one warning on stderr; a custom one and a known one warn nothing', () => {
     const write = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
     try {
