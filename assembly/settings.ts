@@ -140,6 +140,8 @@ function defineSchema(): void {
   def('http_auto_continue', K_BOOL, 0, 0, 1, '', '', 'a boolean');
   def('http_error_replies', K_BOOL, 0, 0, 1, '', '', 'a boolean');
   def('reload_handover', K_BOOL, 0, 0, 0, '', '', 'a boolean');
+  def('handshake_timeout', K_NUM, 0, 86400, 10, '', '', 'a number of seconds from 0 (off) to 86400');
+  def('package_timeout', K_NUM, 0, 86400, 60, '', '', 'a number of seconds from 0 (off) to 86400');
 }
 
 defineSchema();

@@ -71,8 +71,14 @@ export class Connection {
   announced = false;
   /** When we ended our side (ms), 0 before. */
   endedAt = 0;
+  /** When the connection was accepted (ms), for handshake_timeout. */
+  readonly openedAt: number;
   /** When bytes last arrived (ms), for the heartbeat. */
   lastIn: number;
+  /** When the heartbeat last saw replies leave the queue (ms): output still flowing is not idle. */
+  lastOut = 0;
+  /** The link's written() at that moment. */
+  outMark = 0;
   /** When bytes last arrived or a reply was sent (ms): a draining http connection quiet this long is closed. */
   lastActive: number;
   /** When the message still unfinished began arriving (ms), 0 when none is. */
@@ -93,6 +99,7 @@ export class Connection {
     this.link = link;
     this.remote = remote;
     this.ptr = ptr;
+    this.openedAt = now;
     this.lastIn = now;
     this.lastActive = now;
   }

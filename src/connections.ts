@@ -27,6 +27,8 @@ import {
   CallbackError,
   InputLimitError,
   NoConnectionError,
+  TimeoutError,
+  TlsError,
   type TcpPreforkError,
   framingError,
   httpErrorReply,
@@ -149,12 +151,13 @@ export class ConnectionTable {
     this.#events = {
       data: (conn, chunk) => this.#onData(conn, chunk),
       end: (conn) => this.#onEnd(conn),
-      close: (conn, aborted) => this.#onClose(conn, aborted),
+      close: (conn, aborted, error) => this.#onClose(conn, aborted, error),
     };
     this.#sweeper = new Sweeper({
       connections: () => this.#conns.values(),
       drainTick: (now) => this.#drainTick(now),
       deadline: () => this.#deadline(),
+      timedOut: (conn, kind, seconds) => this.#timedOut(conn, kind, seconds),
     });
   }
 
@@ -564,8 +567,10 @@ export class ConnectionTable {
     this.#settle(conn);
   }
 
-  #onClose(conn: Connection, aborted: boolean): void {
+  #onClose(conn: Connection, aborted: boolean, error?: Error): void {
     if (conn.state === CLOSED) return;
+    // A TLS handshake that failed (plain bytes on a TLS port, say): said and counted.
+    if (error !== undefined) this.#report(new TlsError(error), conn);
     conn.state = CLOSED;
     this.#conns.delete(conn.remote.id);
     this.#sweeper.closed(conn);
@@ -641,6 +646,18 @@ export class ConnectionTable {
   /** Closes, from now on, connections that send nothing or leave a message unfinished for `ms`. */
   heartbeat(ms: number): void {
     this.#sweeper.heartbeat(ms);
+  }
+
+  /** handshake_timeout and package_timeout, in ms (0: off). */
+  timeouts(handshakeMs: number, packageMs: number): void {
+    this.#sweeper.timeouts(handshakeMs, packageMs);
+  }
+
+  /** A TLS handshake or PROXY header, or an unfinished message, took too long: an error, and the connection goes at once. */
+  #timedOut(conn: Connection, kind: 'handshake' | 'package', seconds: number): void {
+    if (conn.state >= ENDED) return;
+    this.#report(new TimeoutError(kind, seconds), conn);
+    conn.link.destroy();
   }
 
   /**

@@ -127,6 +127,32 @@ export class NoConnectionError extends TcpPreforkError {
   }
 }
 
+/**
+ * A connection timed out: its TLS handshake or PROXY header did not complete
+ * within handshake_timeout (ERR_HANDSHAKE_TIMEOUT), or a message stayed
+ * unfinished for package_timeout (ERR_PACKAGE_TIMEOUT).
+ */
+export class TimeoutError extends TcpPreforkError {
+  readonly seconds: number;
+  constructor(kind: 'handshake' | 'package', seconds: number) {
+    super(
+      kind === 'handshake' ? 'ERR_HANDSHAKE_TIMEOUT' : 'ERR_PACKAGE_TIMEOUT',
+      kind === 'handshake'
+        ? `the TLS handshake or PROXY header did not complete within handshake_timeout (${seconds} s)`
+        : `a message stayed unfinished for package_timeout (${seconds} s)`,
+    );
+    this.seconds = seconds;
+  }
+}
+
+/** A TLS handshake failed (plain bytes on a TLS port, a bad ClientHello, no shared cipher). */
+export class TlsError extends TcpPreforkError {
+  constructor(cause: Error) {
+    super('ERR_TLS_HANDSHAKE', `TLS handshake failed: ${cause.message}`);
+    this.cause = cause;
+  }
+}
+
 /** A connection was refused because `max_conn` was reached. */
 export class MaxConnError extends TcpPreforkError {
   constructor(message = 'max_conn reached; connection refused') {

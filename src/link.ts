@@ -6,6 +6,7 @@
 // `SocketLink` wraps a net.Socket, for TLS and for a Node without the
 // internals (see internals.ts).
 import type net from 'node:net';
+import tls from 'node:tls';
 import { readInto, streamPrimitives, type StreamReq, type Streams, type TcpHandle } from './internals.js';
 
 /** What a link tells its owner, with the connection it was started with. */
@@ -14,8 +15,8 @@ export interface LinkEvents<C> {
   data(conn: C, chunk: Buffer): void;
   /** The peer half-closed: nothing more will arrive. */
   end(conn: C): void;
-  /** The link is closed (once); `aborted` when a read or write failed (a reset). */
-  close(conn: C, aborted: boolean): void;
+  /** The link is closed (once); `aborted` when a read or write failed (a reset), `error` when the link knows why (TLS). */
+  close(conn: C, aborted: boolean, error?: Error): void;
 }
 
 export interface Link {
@@ -26,6 +27,10 @@ export interface Link {
   writev(list: (string | Uint8Array)[]): void;
   /** Bytes written and not yet handed to the kernel. */
   queued(): number;
+  /** Grows whenever written bytes leave the queue for the kernel: output still flowing (the heartbeat's send_timeout). */
+  written(): number;
+  /** A TLS handshake has not completed yet (handshake_timeout). */
+  handshaking(): boolean;
   /** Calls `cb` once everything written so far is handed to the kernel (not if the link closes first). */
   flushed(cb: () => void): void;
   pause(): void;
@@ -94,6 +99,8 @@ export class HandleLink implements Link {
   events: LinkEvents<unknown> | null = null;
   /** Writes libuv has not finished. */
   #writing = 0;
+  /** Writes handed to the kernel (at once, or when libuv finished them). */
+  #done = 0;
   #waiting: (() => void)[] | null = null;
   #reading = false;
   #peerEnded = false;
@@ -166,12 +173,15 @@ export class HandleLink implements Link {
     if (S!.state[S!.kLastWriteWasAsync] !== 0) {
       req.buffer = data;
       this.#writing++;
+    } else {
+      this.#done++;
     }
   }
 
   /** A queued write finished. */
   writeDone(status: number): void {
     this.#writing--;
+    this.#done++;
     if (this.#closed) return; // cancelled by the close
     if (status < 0) {
       this.#abort();
@@ -186,6 +196,14 @@ export class HandleLink implements Link {
 
   queued(): number {
     return this.#closed ? 0 : this.handle.writeQueueSize;
+  }
+
+  written(): number {
+    return this.#done;
+  }
+
+  handshaking(): boolean {
+    return false;
   }
 
   flushed(cb: () => void): void {
@@ -286,12 +304,17 @@ function onEnd(this: net.Socket): void {
   const link = (this as Owned)[OWNER];
   link.events!.end(link.conn);
 }
-function onError(this: net.Socket): void {
-  (this as Owned)[OWNER].aborted = true;
+function onError(this: net.Socket, err: Error): void {
+  const link = (this as Owned)[OWNER];
+  link.aborted = true;
+  link.error ??= err;
 }
 function onClose(this: net.Socket): void {
   const link = (this as Owned)[OWNER];
-  link.events!.close(link.conn, link.aborted);
+  link.events!.close(link.conn, link.aborted, link.handshaking() ? (link.error ?? undefined) : undefined);
+}
+function onSecure(this: net.Socket): void {
+  (this as Owned)[OWNER].secure = true;
 }
 
 export class SocketLink implements Link {
@@ -299,9 +322,14 @@ export class SocketLink implements Link {
   conn: unknown = null;
   events: LinkEvents<unknown> | null = null;
   aborted = false;
+  /** The first error the socket reported. */
+  error: Error | null = null;
+  /** TLS: the handshake completed (always true for plain TCP). */
+  secure: boolean;
 
   constructor(socket: net.Socket) {
     this.socket = socket;
+    this.secure = !(socket instanceof tls.TLSSocket);
   }
 
   start<C>(conn: C, events: LinkEvents<C>): void {
@@ -314,6 +342,7 @@ export class SocketLink implements Link {
     s.on('end', onEnd);
     s.on('error', onError);
     s.on('close', onClose);
+    if (!this.secure) s.once('secure', onSecure);
     s.resume();
   }
 
@@ -330,6 +359,14 @@ export class SocketLink implements Link {
 
   queued(): number {
     return this.socket.writableLength;
+  }
+
+  written(): number {
+    return this.socket.bytesWritten - this.socket.writableLength;
+  }
+
+  handshaking(): boolean {
+    return !this.secure;
   }
 
   flushed(cb: () => void): void {

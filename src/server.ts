@@ -2,7 +2,8 @@
 // process is the master or a worker, and hands run() to the matching role.
 import net from 'node:net';
 import { availableParallelism } from 'node:os';
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { InvalidSettingError, ServerRunningError, NoConnectionError } from './errors.js';
 import { checkEvent, type Handlers, type Remote } from './events.js';
 import { WORKER_ENV } from './ipc.js';
@@ -194,6 +195,7 @@ export class Server {
       this.#worker = new Worker(this.#settings, this.#handlers, this.workerId!);
       return this.#worker.run();
     }
+    checkPidFile(this.#settings.get('pid_file') as string);
     this.#master = new Master(this.#settings, this.#handlers, this.#log);
     return this.#master.run();
   }
@@ -218,3 +220,19 @@ export class Server {
 }
 
 export type { Remote, Target, ServerStats, KnownSettings };
+
+/** A pid_file goes in a directory that exists and that we may write in (ERR_INVALID_SETTING otherwise, as a missing certificate). */
+function checkPidFile(path: string): void {
+  if (!path) return;
+  const dir = dirname(resolve(path));
+  try {
+    if (!statSync(dir).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+    accessSync(dir, constants.W_OK);
+  } catch (err) {
+    throw new InvalidSettingError(
+      'pid_file',
+      `a path in an existing, writable directory (${dir}: ${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      path,
+    );
+  }
+}

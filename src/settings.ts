@@ -27,6 +27,10 @@ export interface KnownSettings {
   dispatch_mode: 'shared' | 'round_robin' | 'hybrid' | 'reuseport';
   max_conn: number;
   heartbeat_idle_time: number;
+  /** Seconds a TLS handshake or a PROXY header may take from the accept (0: off). Default 10. */
+  handshake_timeout: number;
+  /** Seconds a message may stay unfinished before its connection fails with ERR_PACKAGE_TIMEOUT (0: off). Default 60. */
+  package_timeout: number;
   socket_buffer_size: number;
   input_buffer_limit: number;
   max_request: number;
@@ -75,6 +79,8 @@ const KNOWN_KEYS = new Set<string>([
   'http_auto_continue',
   'http_error_replies',
   'reload_handover',
+  'handshake_timeout',
+  'package_timeout',
 ] satisfies (keyof KnownSettings)[]);
 
 const utf8 = new TextDecoder();

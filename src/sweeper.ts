@@ -1,6 +1,6 @@
 // The connection table's clocks, in one place: the heartbeat (idle peers and
-// unfinished messages), the linger of connections we ended, and a drain's
-// deadlines. The table owns the connections and decides what ending one
+// unfinished messages), the handshake and package timeouts, the linger of
+// connections we ended, and a drain's deadlines. The table owns the connections and decides what ending one
 // means; this module only says when.
 import { CLOSED, type Connection } from './connection.js';
 
@@ -17,6 +17,8 @@ export interface Swept {
   drainTick(now: number): void;
   /** The drain's deadline: stop reading, end each connection once its work in flight is done. */
   deadline(): void;
+  /** A connection's TLS handshake or PROXY header, or its unfinished message, took too long. */
+  timedOut(conn: Connection, kind: 'handshake' | 'package', seconds: number): void;
 }
 
 export class Sweeper {
@@ -24,6 +26,9 @@ export class Sweeper {
   #tick: NodeJS.Timeout | null = null;
   #heartbeat: NodeJS.Timeout | null = null;
   #idleMs = 0;
+  #timeouts: NodeJS.Timeout | null = null;
+  #handshakeMs = 0;
+  #packageMs = 0;
   /** Connections we ended that still wait for their close. */
   readonly #ending = new Set<Connection>();
   /** A drain: when it stops reading (ms), when it destroys what is left; 0 when none runs. */
@@ -42,11 +47,56 @@ export class Sweeper {
     this.#heartbeat = setInterval(() => this.#beat(), every).unref();
   }
 
+  /**
+   * A connection is idle when nothing arrived for the idle time, no callback
+   * promise of it is pending, and no reply is leaving (replies still queued
+   * but flowing out count as activity, like nginx's send_timeout: a slow
+   * reader of a big reply is not cut while it keeps reading).
+   */
   #beat(): void {
-    const limit = Date.now() - this.#idleMs;
+    const now = Date.now();
+    const limit = now - this.#idleMs;
+    for (const conn of this.#table.connections()) {
+      if (conn.state === CLOSED || conn.pending > 0) continue;
+      if (conn.link.queued() > 0) {
+        const w = conn.link.written();
+        if (w !== conn.outMark) {
+          conn.outMark = w;
+          conn.lastOut = now;
+        }
+      }
+      const quiet = Math.max(conn.lastIn, conn.lastOut) <= limit;
+      if (quiet || (conn.partialSince !== 0 && conn.partialSince <= limit)) conn.link.destroy();
+    }
+  }
+
+  /**
+   * From now on: a TLS handshake or PROXY header not complete within
+   * `handshakeMs` of the accept, or a message left unfinished for
+   * `packageMs`, fails its connection (0: off).
+   */
+  timeouts(handshakeMs: number, packageMs: number): void {
+    this.#handshakeMs = handshakeMs;
+    this.#packageMs = packageMs;
+    if (this.#timeouts) clearInterval(this.#timeouts);
+    this.#timeouts = null;
+    const shortest = Math.min(handshakeMs || Infinity, packageMs || Infinity);
+    if (shortest === Infinity) return;
+    const every = Math.min(1000, Math.max(25, shortest / 4));
+    this.#timeouts = setInterval(() => this.#checkTimeouts(), every).unref();
+  }
+
+  #checkTimeouts(): void {
+    const now = Date.now();
+    const hs = this.#handshakeMs;
+    const pk = this.#packageMs;
     for (const conn of this.#table.connections()) {
       if (conn.state === CLOSED) continue;
-      if (conn.lastIn <= limit || (conn.partialSince !== 0 && conn.partialSince <= limit)) conn.link.destroy();
+      if (hs > 0 && (conn.proxyPending || conn.link.handshaking()) && now - conn.openedAt >= hs) {
+        this.#table.timedOut(conn, 'handshake', hs / 1000);
+      } else if (pk > 0 && conn.partialSince !== 0 && now - conn.partialSince >= pk) {
+        this.#table.timedOut(conn, 'package', pk / 1000);
+      }
     }
   }
 
@@ -72,7 +122,8 @@ export class Sweeper {
   stop(): void {
     if (this.#tick) clearInterval(this.#tick);
     if (this.#heartbeat) clearInterval(this.#heartbeat);
-    this.#tick = this.#heartbeat = null;
+    if (this.#timeouts) clearInterval(this.#timeouts);
+    this.#tick = this.#heartbeat = this.#timeouts = null;
   }
 
   #start(): void {

@@ -227,6 +227,7 @@ export class Worker {
     this.#table.configure(cfg);
     const heartbeatMs = (st.get('heartbeat_idle_time') as number) * 1000;
     if (heartbeatMs > 0) this.#table.heartbeat(heartbeatMs);
+    this.#table.timeouts((st.get('handshake_timeout') as number) * 1000, (st.get('package_timeout') as number) * 1000);
     const ready = (port = msg.port) => {
       this.#send({ type: 'ready', port });
       invoke(this.#handlers, 'workerStart', this.#handlers.workerStart, { workerId: this.workerId, pid: process.pid });

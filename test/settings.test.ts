@@ -79,6 +79,16 @@ const KNOWN: Record<string, Known> = {
   http_auto_continue: { def: true, allowed: 'a boolean', type: { kind: 'bool' } },
   http_error_replies: { def: true, allowed: 'a boolean', type: { kind: 'bool' } },
   reload_handover: { def: false, allowed: 'a boolean', type: { kind: 'bool' } },
+  handshake_timeout: {
+    def: 10,
+    allowed: 'a number of seconds from 0 (off) to 86400',
+    type: { kind: 'num', min: 0, max: 86400 },
+  },
+  package_timeout: {
+    def: 60,
+    allowed: 'a number of seconds from 0 (off) to 86400',
+    type: { kind: 'num', min: 0, max: 86400 },
+  },
 };
 const KNOWN_KEYS = Object.keys(KNOWN);
 const DEFAULTS = Object.fromEntries(KNOWN_KEYS.map((k) => [k, KNOWN[k].def]));
