@@ -311,7 +311,13 @@ function onError(this: net.Socket, err: Error): void {
 }
 function onClose(this: net.Socket): void {
   const link = (this as Owned)[OWNER];
-  link.events!.close(link.conn, link.aborted, link.handshaking() ? (link.error ?? undefined) : undefined);
+  link.events!.close(link.conn, link.aborted, link.handshaking() ? tlsFailure(link.error) : undefined);
+}
+/** A TLS handshake failure worth an error event (OpenSSL said why); a peer that reset or left mid-handshake is not one. */
+function tlsFailure(err: Error | null): Error | undefined {
+  const e = err as (Error & { code?: unknown; library?: unknown }) | null;
+  if (e === null) return undefined;
+  return (typeof e.code === 'string' && e.code.startsWith('ERR_SSL')) || e.library === 'SSL routines' ? e : undefined;
 }
 function onSecure(this: net.Socket): void {
   (this as Owned)[OWNER].secure = true;
