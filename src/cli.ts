@@ -54,7 +54,10 @@ async function master(pidFile: string | undefined): Promise<number> {
   if (!alive(pid)) throw new CliError(`stale pid file ${pidFile}: process ${pid} is not running`);
   try {
     await askControl(pid, 'ping');
-  } catch {
+  } catch (err) {
+    // Another user's server (only its user or root may drive it), or an unsafe control directory: say so.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM' || code === 'ERR_CONTROL_SOCKET') throw new CliError((err as Error).message);
     throw new CliError(`stale pid file ${pidFile}: process ${pid} does not answer as a tcp-prefork master`);
   }
   return pid;
