@@ -188,6 +188,8 @@ describe('the control socket', () => {
   it("a server with another TMPDIR than the command's is found through /proc/net/unix", async () => {
     const base = scratch();
     const { proc, pidFile } = await serve({}, { TMPDIR: base });
+    expect(lstatSync(join(sockDir(0, base), `${proc.pid}.sock`)).isSocket()).toBe(true);
+    expect(existsSync(join(sockDir(0), `${proc.pid}.sock`))).toBe(false);
     const st = await cli(['status', '--pid-file', pidFile, '--json']);
     expect(st.code, st.stderr).toBe(0);
     expect(JSON.parse(st.stdout).workers).toHaveLength(2);
