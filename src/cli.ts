@@ -84,11 +84,19 @@ const COLUMNS: [string, (w: Record<string, unknown>) => string][] = [
   ['respawns', (w) => String(w.respawns)],
   ['rss_mb', (w) => ((w.rss as number) / 1048576).toFixed(1)],
   ['uptime_s', (w) => (w.uptime as number).toFixed(0)],
+  // A worker that did not answer in time (stopped, or busy) has no counters.
+  ['state', (w) => (w.answered === false ? 'not answering' : w.worker === undefined ? '' : 'ok')],
 ];
+
+/** A worker that did not answer shows its id, pid and state, and `-` for each counter. */
+const silentCell = (i: number) => i >= 2 && i < COLUMNS.length - 1;
 
 function table(stats: ServerStats): string {
   const rows = [...stats.workers, stats.total] as unknown as Record<string, unknown>[];
-  const cells = [COLUMNS.map(([h]) => h), ...rows.map((r) => COLUMNS.map(([, f]) => f(r)))];
+  const cells = [
+    COLUMNS.map(([h]) => h),
+    ...rows.map((r) => COLUMNS.map(([, f], i) => (r.answered === false && silentCell(i) ? '-' : f(r)))),
+  ];
   const widths = COLUMNS.map((_, i) => Math.max(...cells.map((r) => r[i].length)));
   return cells.map((r) => r.map((c, i) => c.padStart(widths[i])).join('  ')).join('\n') + '\n';
 }
@@ -102,8 +110,12 @@ async function status(pidFile: string | undefined, json: boolean, watch: number)
       return;
     }
     if (watch > 0) process.stdout.write('\x1b[2J\x1b[H');
+    const t = stats.total;
+    // Older masters have no not_answering / master_refused.
+    const silent = t.not_answering ? `, ${t.not_answering} not answering (not counted in the total)` : '';
+    const refused = t.master_refused ? `, ${t.master_refused} refused by the master` : '';
     process.stdout.write(
-      `tcp-prefork master pid ${pid}, ${stats.total.workers} workers, ${stats.total.connections} connections\n` + table(stats),
+      `tcp-prefork master pid ${pid}, ${t.workers} workers${silent}, ${t.connections} connections${refused}\n` + table(stats),
     );
     if (watch <= 0) return;
     await new Promise((r) => setTimeout(r, watch * 1000));

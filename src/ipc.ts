@@ -27,6 +27,8 @@ export type ToWorker =
   | ({ type: 'adopt'; seq: number } & Moving)
   /** Report stats; answered with WorkerStats. */
   | { type: 'stats'; seq: number }
+  /** The master's heartbeat: answered with true at once (a stopped or blocked worker does not answer). */
+  | { type: 'ping'; seq: number }
   /** A message for one of this worker's connections, from another process. */
   | { type: 'relay'; to: string; data: Payload }
   /** A message for every connection of this worker that passes the filter. */

@@ -14,7 +14,7 @@ import type net from 'node:net';
 import type { Log } from './log.js';
 import type { Settings } from './settings.js';
 import { closeControl, serveControl } from './control.js';
-import { summarize, type ServerStats } from './stats.js';
+import { summarize, type ServerStats, type WorkerId } from './stats.js';
 import { writeFileSync, unlinkSync, readFileSync } from 'node:fs';
 
 /** Respawn backoff: start, factor, cap, and the uptime after which it resets. */
@@ -29,6 +29,12 @@ export const BACKOFF_RESET_MS = 30_000;
  * may reach the master before its own signal does.
  */
 export const SIGNAL_RESPAWN_DELAY_MS = 200;
+/** The master pings every ready worker this often (one ping outstanding at a time). */
+export const HEARTBEAT_MS = 250;
+/** A worker whose ping has waited this long is not answering: round_robin and hybrid place nothing on it. */
+export const UNRESPONSIVE_MS = 1000;
+/** How long stats() (and `tcp-prefork status`) waits for the workers' answers. */
+export const STATS_TIMEOUT_MS = 800;
 
 type State = 'starting' | 'ready' | 'retiring' | 'stopping';
 
@@ -43,8 +49,12 @@ interface WorkerRecord {
   killTimer: NodeJS.Timeout | null;
   /** The worker as a place to send connections (round_robin, hybrid). */
   seat: Seat & { given: number };
-  /** Requests to this worker and their replies (stats, connection handoffs). */
+  /** Requests to this worker and their replies (stats, connection handoffs, heartbeat). */
   requests: Requests;
+  /** When the heartbeat ping still unanswered was sent (0: none outstanding). */
+  pingAt: number;
+  /** Its ping has waited UNRESPONSIVE_MS or more: no new connections are placed on it. */
+  silent: boolean;
 }
 
 interface Slot {
@@ -101,6 +111,9 @@ export class Master {
   readonly #respawns = new Map<number, number>();
   /** reload_handover: where connections moved (their id names a worker that has exited): id -> pid serving it now. */
   readonly #moved = new Map<string, number>();
+  #heartbeat: NodeJS.Timeout | null = null;
+  /** Connections the master closed because no worker took them (round_robin, hybrid's handoffs). */
+  #refused = 0;
 
   constructor(settings: Settings, handlers: Handlers, log: Log) {
     this.#settings = settings;
@@ -139,7 +152,13 @@ export class Master {
           for (const rec of this.#workers) if (rec.state === 'ready') this.#sendTo(rec, msg);
         },
       },
-      (err) => report(this.#handlers, err),
+      (err) => {
+        this.#refused++;
+        report(this.#handlers, err);
+      },
+      () => {
+        this.#refused++;
+      },
     );
     this.#port = this.#dispatch.port;
     st.set('port', this.#port);
@@ -157,6 +176,8 @@ export class Master {
     this.#log.info(`master "${name}" pid ${process.pid} on ${this.#address}:${on} (dispatch ${this.#mode})`);
 
     this.#slots = Array.from({ length: n }, () => ({ current: null, delay: BACKOFF_START_MS, respawnTimer: null }));
+    this.#heartbeat = setInterval(() => this.#beat(), HEARTBEAT_MS);
+    this.#heartbeat.unref();
     return new Promise<void>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -184,6 +205,39 @@ export class Master {
         `net.ipv4.tcp_migrate_req = ${migrate ?? 'unavailable'}: a worker that stops or reloads resets the connections still in its accept queue; ` +
           '`sysctl -w net.ipv4.tcp_migrate_req=1` (Linux 5.14+) has the kernel move them to the other workers instead',
       );
+    }
+  }
+
+  /**
+   * The heartbeat: pings every ready worker that has no ping outstanding; one
+   * whose ping has waited UNRESPONSIVE_MS (stopped, or its event loop blocked)
+   * is marked silent, and the balancer places nothing on it until it answers.
+   */
+  #beat(): void {
+    if (this.#stopping) return;
+    const now = Date.now();
+    for (const rec of this.#workers) {
+      if (rec.state !== 'ready' || !rec.child.connected) continue;
+      if (rec.pingAt === 0) {
+        rec.pingAt = now;
+        void rec.requests
+          .ask((msg) => this.#sendTo(rec, msg as ToWorker), { type: 'ping' }, false)
+          .then((ok) => {
+            const waited = Date.now() - rec.pingAt;
+            rec.pingAt = 0;
+            if (!ok || !rec.silent) return;
+            rec.silent = false;
+            if (rec.state === 'ready' && !this.#stopping)
+              this.#log.info(`worker ${rec.workerId} (pid ${rec.pid}) answering again after ${(waited / 1000).toFixed(1)} s`);
+          });
+      } else if (!rec.silent && now - rec.pingAt >= UNRESPONSIVE_MS) {
+        rec.silent = true;
+        const placed =
+          this.#mode === 'round_robin' || this.#mode === 'hybrid'
+            ? 'no new connections placed on it'
+            : `dispatch ${this.#mode}: the kernel, not the master, picks the worker for each connection`;
+        this.#log.error(`worker ${rec.workerId} (pid ${rec.pid}) not answering for ${UNRESPONSIVE_MS / 1000} s: ${placed}`);
+      }
     }
   }
 
@@ -222,6 +276,7 @@ export class Master {
         load: 0,
         given: 0,
         open: () => rec.state === 'ready' && child.connected,
+        responsive: () => !rec.silent,
         // The worker answers { accepted }; until then the master keeps its copy (keepOpen), so the
         // connection is placed elsewhere if this worker refuses it or is gone.
         give: (conn, done) => {
@@ -238,6 +293,8 @@ export class Master {
         },
       },
       requests: new Requests(),
+      pingAt: 0,
+      silent: false,
     };
     this.#workers.add(rec);
     this.#slots[workerId].current = rec;
@@ -502,6 +559,8 @@ export class Master {
   stop(): void {
     if (this.#stopping) return;
     this.#stopping = true;
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    this.#heartbeat = null;
     for (const slot of this.#slots) {
       if (slot.respawnTimer) clearTimeout(slot.respawnTimer);
     }
@@ -532,8 +591,13 @@ export class Master {
     });
   }
 
-  /** Asks every live worker for its stats; a worker that does not answer within `timeoutMs` is left out. */
-  async collect(timeoutMs = 2000): Promise<{ workers: WorkerStats[]; respawns: Map<number, number> }> {
+  /**
+   * Asks every live worker for its stats; a worker that does not answer within
+   * `timeoutMs` (stopped, or busy) is listed as `answered: false`, without counters.
+   */
+  async collect(
+    timeoutMs = STATS_TIMEOUT_MS,
+  ): Promise<{ workers: (WorkerStats | (WorkerId & { answered: false }))[]; respawns: Map<number, number> }> {
     const live = [...this.#workers].filter((r) => r.child.connected);
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<null>((resolve) => {
@@ -541,18 +605,23 @@ export class Master {
     });
     const got = await Promise.all(
       live.map((rec) =>
-        Promise.race([rec.requests.ask((msg) => this.#sendTo(rec, msg as ToWorker), { type: 'stats' }, null), late]),
+        Promise.race([
+          rec.requests.ask<WorkerStats | null>((msg) => this.#sendTo(rec, msg as ToWorker), { type: 'stats' }, null),
+          late,
+        ]),
       ),
     );
     clearTimeout(timer);
-    const workers = (got.filter((w) => w !== null) as WorkerStats[]).sort((a, b) => a.worker - b.worker);
+    const workers = got
+      .map((w, i) => w ?? { pid: live[i].pid, worker: live[i].workerId, answered: false as const })
+      .sort((a, b) => a.worker - b.worker);
     return { workers, respawns: new Map(this.#respawns) };
   }
 
-  /** Counters of every worker and their total. */
+  /** Counters of every worker and their total; the master's refusals count in the total's `refused`. */
   async stats(): Promise<ServerStats> {
     const { workers, respawns } = await this.collect();
-    return summarize(workers, respawns, (Date.now() - this.#startedAt) / 1000);
+    return summarize(workers, respawns, (Date.now() - this.#startedAt) / 1000, this.#refused);
   }
 
   /** A command from the control socket (the tcp-prefork CLI). */

@@ -179,6 +179,7 @@ export class Worker {
       this.#loads = msg.loads;
     },
     stats: (msg) => this.#reply(msg.seq, this.stats()),
+    ping: (msg) => this.#reply(msg.seq, true),
     relay: (msg) => this.#table.relayed(unpack(msg.data), msg.to),
     broadcast: (msg) => this.#table.broadcast(unpack(msg.data), msg.filter, true),
     message: (msg) => invoke(this.#handlers, 'message', this.#handlers.message, JSON.parse(msg.data) as unknown, msg.from),

@@ -30,12 +30,12 @@ export class HybridDispatch implements Dispatch {
   #timer: NodeJS.Timeout | null = null;
   #closed = false;
 
-  constructor(where: Where, pool: Pool, onRefuse: (err: MaxConnError) => void) {
+  constructor(where: Where, pool: Pool, onRefuse: (err: MaxConnError) => void, onDrop: () => void = () => {}) {
     const bound = bindShared(where.ip, where.port);
     this.handle = bound.handle;
     this.port = bound.port;
     this.#pool = pool;
-    this.#balancer = new Balancer(() => pool.seats(), where.maxConn, onRefuse);
+    this.#balancer = new Balancer(() => pool.seats(), where.maxConn, onRefuse, onDrop);
   }
 
   handoff(conn: Handoff, from: Seat, fromReady: boolean): void {

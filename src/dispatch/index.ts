@@ -50,18 +50,23 @@ export interface Where {
   maxConn: number;
 }
 
-/** Binds (or listens) for `mode`. Throws with a system code (EADDRINUSE, ...) when it cannot. */
+/**
+ * Binds (or listens) for `mode`. Throws with a system code (EADDRINUSE, ...)
+ * when it cannot. Where the master places connections, `onRefuse` hears of one
+ * it closed at max_conn, `onDrop` of one it closed because no worker could take it.
+ */
 export async function openDispatch(
   mode: DispatchMode,
   where: Where,
   pool: Pool,
   onRefuse: (err: MaxConnError) => void,
+  onDrop: () => void = () => {},
 ): Promise<Dispatch> {
   switch (mode) {
     case 'round_robin':
-      return RoundRobinDispatch.open(where, pool, onRefuse);
+      return RoundRobinDispatch.open(where, pool, onRefuse, onDrop);
     case 'hybrid':
-      return new HybridDispatch(where, pool, onRefuse);
+      return new HybridDispatch(where, pool, onRefuse, onDrop);
     case 'reuseport':
       return new ReusePortDispatch(where);
     default:

@@ -22,8 +22,13 @@ export class RoundRobinDispatch implements Dispatch {
     this.#close = close;
   }
 
-  static async open(where: Where, pool: Pool, onRefuse: (err: MaxConnError) => void): Promise<RoundRobinDispatch> {
-    const balancer = new Balancer(() => pool.seats(), where.maxConn, onRefuse);
+  static async open(
+    where: Where,
+    pool: Pool,
+    onRefuse: (err: MaxConnError) => void,
+    onDrop: () => void = () => {},
+  ): Promise<RoundRobinDispatch> {
+    const balancer = new Balancer(() => pool.seats(), where.maxConn, onRefuse, onDrop);
     // pauseOnConnect: a socket the master never reads keeps every byte for the worker.
     const server = net.createServer({ pauseOnConnect: true }, (socket) => balancer.place(handoff(socket)));
     await new Promise<void>((resolve, reject) => {
