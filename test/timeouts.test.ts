@@ -211,6 +211,38 @@ describe('package_timeout', () => {
 
 const MiB = 1024 * 1024;
 
+/**
+ * Sends `go\r\n`, then reads the reply 1 MiB at a time with a pause of `stepMs` between (the socket
+ * paused, so the kernel buffers fill and the server's output waits), until `size` bytes or a close.
+ */
+async function slowRead(port: number, size: number, stepMs = 150) {
+  const s = net.connect(port, '127.0.0.1');
+  await new Promise<void>((resolve, reject) => s.once('connect', resolve).once('error', reject));
+  let got = 0;
+  let stop = MiB;
+  let closed = false;
+  s.on('error', () => {});
+  s.on('close', () => {
+    closed = true;
+  });
+  s.on('data', (d: Buffer) => {
+    got += d.length;
+    if (got >= stop && !s.isPaused()) {
+      s.pause();
+      setTimeout(() => {
+        stop += MiB;
+        s.resume();
+      }, stepMs);
+    }
+  });
+  const t0 = Date.now();
+  s.write('go\r\n');
+  await until(() => got >= size || closed, 15_000, 10);
+  const took = Date.now() - t0;
+  s.destroy();
+  return { got, closed, took };
+}
+
 describe('heartbeat_idle_time and work in flight', () => {
   it('async: a receive callback whose reply comes after 1.2 s is not cut at 0.5 s idle; the reply arrives, then idle is closed', async () => {
     const { proc, port } = await startFixture({
@@ -247,48 +279,47 @@ describe('heartbeat_idle_time and work in flight', () => {
     const env: Record<string, string> = netSocket ? { TCP_PREFORK_NET_SOCKET: '1' } : {};
     const label = netSocket ? ' (net.Socket path)' : '';
 
-    // PRODUCT BUG (src/sweeper.ts #beat with link.written()): "flowing out" is only seen when a whole
-    // write completes (HandleLink counts finished writes; SocketLink's bytesWritten - writableLength
+    // PRODUCT BUG (src/sweeper.ts #beat with link.written()): output "flowing out" is only seen when a
+    // whole write completes (HandleLink counts finished writes; SocketLink's bytesWritten - writableLength
     // moves only when a write's callback runs). A 32 MiB reply is one write, so while the reader keeps
-    // reading, written() does not move until the very end and the heartbeat cuts it after ~0.5 s of
-    // "idle" (~8 MB read of 32). The same test passes with heartbeat_idle_time 0. Progress inside a
-    // write (link.queued() shrinking, libuv's write_queue_size) would have to count. Remove .fails
-    // once fixed.
-    it.fails(`a 32 MiB reply read 1 MiB every 150 ms (far past 0.5 s idle) arrives whole${label}`, async () => {
-      const size = 32 * MiB;
-      const { proc, port } = await startFixture(
-        { settings: { process_number: 1, protocol: 'eof', heartbeat_idle_time: 0.5 }, mode: 'big', replyBytes: size },
+    // reading, written() does not move until the end and the heartbeat cuts the connection after 0.5 s
+    // (~8 MB read of 32). The same test passes with heartbeat_idle_time 0. Progress inside a write
+    // (link.queued() shrinking: libuv's write_queue_size) would have to count. Remove .fails once fixed.
+    it.fails(`a 32 MiB reply (one write) read 1 MiB every 150 ms (far past 0.5 s idle) arrives whole${label}`, async () => {
+      const { port } = await startFixture(
+        { settings: { process_number: 1, protocol: 'eof', heartbeat_idle_time: 0.5 }, mode: 'big', replyBytes: 32 * MiB },
         { env },
       );
-      const s = net.connect(port, '127.0.0.1');
-      await new Promise<void>((resolve, reject) => s.once('connect', resolve).once('error', reject));
-      let got = 0;
-      let stop = MiB;
-      let closed = false;
-      s.on('error', () => {});
-      s.on('close', () => {
-        closed = true;
-      });
-      s.on('data', (d: Buffer) => {
-        got += d.length;
-        if (got >= stop && !s.isPaused()) {
-          s.pause();
-          setTimeout(() => {
-            stop += MiB;
-            s.resume();
-          }, 150);
-        }
-      });
-      const t0 = Date.now();
-      s.write('go\r\n');
-      const whole = await until(() => got >= size || closed, 15_000, 10);
-      const took = Date.now() - t0;
-      expect(whole).toBe(true);
-      expect({ got, closed }).toEqual({ got: size, closed: false });
-      expect(took).toBeGreaterThan(2000); // it really was slow
-      expect(proc.count('close')).toBe(0);
-      s.destroy();
+      const r = await slowRead(port, 32 * MiB);
+      // Every byte arrives. (Once the last bytes are in the kernel the server may close: the FIN follows them.)
+      expect(r.got).toBe(32 * MiB);
+      expect(r.took).toBeGreaterThan(2000); // it really was slow
     }, 20_000);
+
+    // PRODUCT BUG on the net.Socket path only (also TLS's path): the same cause as above. The 32 sends
+    // are separate writes on the handle path (each completing as the reader reads: passes), but a
+    // net.Socket keeps one write in flight and hands all the buffered ones to the next writev, so
+    // after the first 1 MiB the remaining 31 MiB are one write again and the reader is cut (~11 MB of
+    // 32). Remove .fails once fixed.
+    (netSocket ? it.fails : it)(
+      `a 32 MiB reply in 32 sends (async) read 1 MiB every 150 ms (far past 0.5 s idle) arrives whole${label}`,
+      async () => {
+        const { port } = await startFixture(
+          {
+            settings: { process_number: 1, protocol: 'eof', heartbeat_idle_time: 0.5 },
+            mode: 'big-chunks',
+            replyBytes: 32 * MiB,
+            replyChunks: 32,
+            async: true,
+          },
+          { env },
+        );
+        const r = await slowRead(port, 32 * MiB);
+        expect(r.got).toBe(32 * MiB);
+        expect(r.took).toBeGreaterThan(2000); // it really was slow
+      },
+      20_000,
+    );
 
     it(`a client that stops reading a 32 MiB reply is still closed by the heartbeat${label}`, async () => {
       const { proc, port } = await startFixture(
