@@ -23,6 +23,7 @@ import {
   lstatSync,
   mkdirSync,
   openSync,
+  readdirSync,
   readFileSync,
   rmdirSync,
   statSync,
@@ -73,15 +74,15 @@ const octal = (mode: number) => (mode & 0o7777).toString(8).padStart(4, '0');
  * Creates the control directory (mode 0700) if need be and checks it through a
  * descriptor opened with O_NOFOLLOW, so what is checked is what is used: a real
  * directory, owned by us, mode 0700 exactly (a wrong mode is fixed, since it is
- * ours). Throws ControlSocketError for a symlink, a non-directory or a directory
- * another user owns.
+ * ours). Throws ControlSocketError for a symlink, a non-directory, a directory
+ * another user owns, or a parent anyone may write to without the sticky bit.
  */
 export function prepareControlDir(dir = controlDir()): string {
   const uid = myUid();
   const parent = dirname(dir);
   const p = statSync(parent);
-  // A parent anyone may write to without the sticky bit lets others rename our directory away.
-  if (p.mode & 0o002 && !(p.mode & 0o1000) && p.uid !== uid)
+  // A parent anyone may write to without the sticky bit lets anyone rename our directory away.
+  if (p.mode & 0o002 && !(p.mode & 0o1000))
     throw new ControlSocketError(`${parent} is writable by anyone without the sticky bit`);
   try {
     mkdirSync(dir, { mode: 0o700 });
@@ -180,6 +181,7 @@ export function serveControl(
       }
       chmodSocket(path);
       paths.set(server, path);
+      sweep(dir, path);
       return server;
     } catch (err) {
       if (err instanceof ControlSocketError) return refuse(err.message);
@@ -194,6 +196,42 @@ function chmodSocket(path: string): void {
   // the file); 0600 as a second lock, as HAProxy's admin socket.
   if (!lstatSync(path).isSocket()) throw new ControlSocketError(`${path} is not our socket`);
   chmodSync(path, 0o600);
+}
+
+/**
+ * Removes the sockets that masters of ours killed with SIGKILL left behind: a
+ * `<pid>.sock` whose process is gone and that refuses connections (both, in
+ * case a master in another pid namespace shares this directory).
+ */
+function sweep(dir: string, own: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /^(\d+)\.sock$/.exec(name);
+    const path = join(dir, name);
+    if (!m || path === own) continue;
+    try {
+      process.kill(Number(m[1]), 0);
+      continue; // alive (or another user's: EPERM)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') continue;
+    }
+    const probe = net.connect(path);
+    probe.on('connect', () => probe.destroy());
+    probe.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ECONNREFUSED') return;
+      try {
+        unlinkSync(path);
+      } catch {
+        /* raced */
+      }
+    });
+    probe.unref();
+  }
 }
 
 /** Stops serving and removes the socket file, and its directory if no other master of ours uses it. */
@@ -219,11 +257,16 @@ function listedSockets(pid: number, uid: number): string[] {
   if (process.platform !== 'linux') return [];
   const tail = `/tcp-prefork-${uid}/${pid}.sock`;
   try {
-    return readFileSync('/proc/net/unix', 'utf8')
-      .split('\n')
-      .slice(1)
-      .map((line) => line.trim().split(/\s+/).slice(7).join(' '))
-      .filter((p) => p.startsWith('/') && p.endsWith(tail));
+    return (
+      readFileSync('/proc/net/unix', 'utf8')
+        .split('\n')
+        .slice(1)
+        .map((line) => line.trim().split(/\s+/))
+        // Listening sockets only (__SO_ACCEPTCON): an accepted connection shows the same path.
+        .filter((f) => f.length > 7 && (Number.parseInt(f[3], 16) & 0x10000) !== 0)
+        .map((f) => f.slice(7).join(' '))
+        .filter((p) => p.startsWith('/') && p.endsWith(tail))
+    );
   } catch {
     return [];
   }
@@ -254,13 +297,16 @@ function exists(path: string): boolean {
   }
 }
 
-/** Where the master with this pid listens: under our temp directory, else where /proc/net/unix lists it. */
+/** Where the master with this pid listens: under our temp directory, unless /proc/net/unix lists it elsewhere. */
 export function findControl(pid: number): { path: string; uid: number } {
   const uid = ownerOf(pid);
   const path = controlPath(pid, uid);
-  if (isWindows || exists(path)) return { path, uid };
-  // The server may run with another TMPDIR (sudo drops it): the kernel's list of sockets names the path.
-  const other = listedSockets(pid, uid).find((p) => distrust(p, uid) === null && exists(p));
+  if (isWindows) return { path, uid };
+  // The kernel's list of listening sockets names the path, even when the server runs with another
+  // TMPDIR than ours (sudo drops it), and passes over a stale file of a master with a recycled pid.
+  const listed = listedSockets(pid, uid);
+  if (listed.length === 0 || listed.includes(path)) return { path, uid };
+  const other = listed.find((p) => distrust(p, uid) === null && exists(p));
   return { path: other ?? path, uid };
 }
 

@@ -18,7 +18,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { alive, cleanup, ROOT, startFixture, until } from './helpers/proc.js';
+import { alive, cleanup, ROOT, spawnProc, startFixture, until } from './helpers/proc.js';
 
 const run = promisify(execFile);
 const CLI = join(ROOT, 'build/src/cli.js');
@@ -189,7 +189,6 @@ describe('the control socket', () => {
     const base = scratch();
     const { proc, pidFile } = await serve({}, { TMPDIR: base });
     expect(lstatSync(join(sockDir(0, base), `${proc.pid}.sock`)).isSocket()).toBe(true);
-    expect(existsSync(join(sockDir(0), `${proc.pid}.sock`))).toBe(false);
     const st = await cli(['status', '--pid-file', pidFile, '--json']);
     expect(st.code, st.stderr).toBe(0);
     expect(JSON.parse(st.stdout).workers).toHaveLength(2);
@@ -233,6 +232,39 @@ describe('the control socket', () => {
       await refused((dir) => symlinkSync(target, dir), /tcp-prefork-0 is a symlink/);
       expect(readdirSync(target)).toEqual([]);
     });
+  });
+
+  it('a TMPDIR anyone may write to without the sticky bit', async () => {
+    const base = scratch();
+    chmodSync(base, 0o777);
+    const { proc } = await serve({}, { TMPDIR: base });
+    expect(await until(() => /control socket disabled/.test(proc.stderr))).toBe(true);
+    expect(proc.stderr).toContain(`${base} is writable by anyone without the sticky bit`);
+    expect(readdirSync(base)).toEqual([]);
+    proc.kill('SIGTERM');
+    expect((await proc.exited).code).toBe(0);
+  });
+
+  it('a master removes the sockets that masters of ours killed with SIGKILL left behind', async () => {
+    const base = scratch();
+    const dir = sockDir(0, base);
+    mkdirSync(dir, { mode: 0o700 });
+    // A process that listens where a master would, then dies without cleaning up.
+    const dead = spawnProc(process.execPath, [
+      '-e',
+      `require('node:net').createServer().listen(require('node:path').join(${JSON.stringify(dir)}, process.pid + '.sock'), () => console.log('up'))`,
+    ]);
+    expect(await until(() => dead.stdout.includes('up'))).toBe(true);
+    dead.kill('SIGKILL');
+    await dead.exited;
+    const stale = join(dir, `${dead.pid}.sock`);
+    expect(lstatSync(stale).isSocket()).toBe(true);
+    const { proc } = await serve({}, { TMPDIR: base });
+    expect(await until(() => !existsSync(stale))).toBe(true);
+    expect(readdirSync(dir)).toEqual([`${proc.pid}.sock`]);
+    proc.kill('SIGTERM');
+    expect((await proc.exited).code).toBe(0);
+    expect(existsSync(dir)).toBe(false);
   });
 
   it('a directory of ours with a loose mode is made 0700 again', async () => {
