@@ -77,8 +77,9 @@ export class Connection {
   lastIn: number;
   /** When the heartbeat last saw replies leave the queue (ms): output still flowing is not idle. */
   lastOut = 0;
-  /** The link's written() at that moment. */
+  /** The link's written() and outQueue() at that moment. */
   outMark = 0;
+  outQueued = 0;
   /** When bytes last arrived or a reply was sent (ms): a draining http connection quiet this long is closed. */
   lastActive: number;
   /** When the message still unfinished began arriving (ms), 0 when none is. */

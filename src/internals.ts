@@ -182,6 +182,17 @@ export function readInto(handle: TcpHandle, buf: Uint8Array): boolean {
   return true;
 }
 
+/**
+ * Bytes libuv still holds for the TCP connection under a net.Socket or a
+ * TLSSocket made over one (its `_parent`): they shrink as the peer reads,
+ * even while one big write is in flight. Null where this Node hides them.
+ */
+export function socketQueue(socket: net.Socket): number | null {
+  const s = socket as unknown as { _parent?: { _handle?: { writeQueueSize?: unknown } }; _handle?: { writeQueueSize?: unknown } };
+  const q = (s._parent ?? s)._handle?.writeQueueSize;
+  return typeof q === 'number' ? q : null;
+}
+
 /** A handle bound to a port but not listening (net._createServerHandle, as node's cluster uses). */
 export interface BoundHandle {
   getsockname(out: { address?: string; port?: number }): number;

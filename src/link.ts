@@ -7,7 +7,7 @@
 // internals (see internals.ts).
 import type net from 'node:net';
 import tls from 'node:tls';
-import { readInto, streamPrimitives, type StreamReq, type Streams, type TcpHandle } from './internals.js';
+import { readInto, socketQueue, streamPrimitives, type StreamReq, type Streams, type TcpHandle } from './internals.js';
 
 /** What a link tells its owner, with the connection it was started with. */
 export interface LinkEvents<C> {
@@ -27,8 +27,10 @@ export interface Link {
   writev(list: (string | Uint8Array)[]): void;
   /** Bytes written and not yet handed to the kernel. */
   queued(): number;
-  /** Grows whenever written bytes leave the queue for the kernel: output still flowing (the heartbeat's send_timeout). */
+  /** Grows whenever a write has been handed to the kernel whole: output still flowing (the heartbeat's send_timeout). */
   written(): number;
+  /** Bytes libuv holds for the kernel: they shrink while the peer reads, also during one big write. */
+  outQueue(): number;
   /** A TLS handshake has not completed yet (handshake_timeout). */
   handshaking(): boolean;
   /** Calls `cb` once everything written so far is handed to the kernel (not if the link closes first). */
@@ -202,6 +204,10 @@ export class HandleLink implements Link {
     return this.#done;
   }
 
+  outQueue(): number {
+    return this.queued();
+  }
+
   handshaking(): boolean {
     return false;
   }
@@ -369,6 +375,10 @@ export class SocketLink implements Link {
 
   written(): number {
     return this.socket.bytesWritten - this.socket.writableLength;
+  }
+
+  outQueue(): number {
+    return socketQueue(this.socket) ?? this.socket.writableLength;
   }
 
   handshaking(): boolean {

@@ -59,11 +59,12 @@ export class Sweeper {
     for (const conn of this.#table.connections()) {
       if (conn.state === CLOSED || conn.pending > 0) continue;
       if (conn.link.queued() > 0) {
+        // Progress: a write finished, or the bytes libuv holds shrank (one big write being read).
         const w = conn.link.written();
-        if (w !== conn.outMark) {
-          conn.outMark = w;
-          conn.lastOut = now;
-        }
+        const q = conn.link.outQueue();
+        if (w !== conn.outMark || q < conn.outQueued) conn.lastOut = now;
+        conn.outMark = w;
+        conn.outQueued = q;
       }
       const quiet = Math.max(conn.lastIn, conn.lastOut) <= limit;
       if (quiet || (conn.partialSince !== 0 && conn.partialSince <= limit)) conn.link.destroy();

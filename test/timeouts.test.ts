@@ -279,13 +279,9 @@ describe('heartbeat_idle_time and work in flight', () => {
     const env: Record<string, string> = netSocket ? { TCP_PREFORK_NET_SOCKET: '1' } : {};
     const label = netSocket ? ' (net.Socket path)' : '';
 
-    // PRODUCT BUG (src/sweeper.ts #beat with link.written()): output "flowing out" is only seen when a
-    // whole write completes (HandleLink counts finished writes; SocketLink's bytesWritten - writableLength
-    // moves only when a write's callback runs). A 32 MiB reply is one write, so while the reader keeps
-    // reading, written() does not move until the end and the heartbeat cuts the connection after 0.5 s
-    // (~8 MB read of 32). The same test passes with heartbeat_idle_time 0. Progress inside a write
-    // (link.queued() shrinking: libuv's write_queue_size) would have to count. Remove .fails once fixed.
-    it.fails(`a 32 MiB reply (one write) read 1 MiB every 150 ms (far past 0.5 s idle) arrives whole${label}`, async () => {
+    // Output counts as flowing while libuv's queue for the kernel shrinks, also inside one big write
+    // (a 32 MiB reply is one write: before, only a finished write counted, and the reader was cut at ~8 MB).
+    it(`a 32 MiB reply (one write) read 1 MiB every 150 ms (far past 0.5 s idle) arrives whole${label}`, async () => {
       const { port } = await startFixture(
         { settings: { process_number: 1, protocol: 'eof', heartbeat_idle_time: 0.5 }, mode: 'big', replyBytes: 32 * MiB },
         { env },
@@ -296,30 +292,23 @@ describe('heartbeat_idle_time and work in flight', () => {
       expect(r.took).toBeGreaterThan(2000); // it really was slow
     }, 20_000);
 
-    // PRODUCT BUG on the net.Socket path only (also TLS's path): the same cause as above. The 32 sends
-    // are separate writes on the handle path (each completing as the reader reads: passes), but a
-    // net.Socket keeps one write in flight and hands all the buffered ones to the next writev, so
-    // after the first 1 MiB the remaining 31 MiB are one write again and the reader is cut (~11 MB of
-    // 32). Remove .fails once fixed.
-    (netSocket ? it.fails : it)(
-      `a 32 MiB reply in 32 sends (async) read 1 MiB every 150 ms (far past 0.5 s idle) arrives whole${label}`,
-      async () => {
-        const { port } = await startFixture(
-          {
-            settings: { process_number: 1, protocol: 'eof', heartbeat_idle_time: 0.5 },
-            mode: 'big-chunks',
-            replyBytes: 32 * MiB,
-            replyChunks: 32,
-            async: true,
-          },
-          { env },
-        );
-        const r = await slowRead(port, 32 * MiB);
-        expect(r.got).toBe(32 * MiB);
-        expect(r.took).toBeGreaterThan(2000); // it really was slow
-      },
-      20_000,
-    );
+    // On the net.Socket path (TLS's too) the socket keeps one write in flight and hands every buffered
+    // send to the next writev, so 32 sends are one big write again: progress is the TCP handle's queue.
+    it(`a 32 MiB reply in 32 sends (async) read 1 MiB every 150 ms (far past 0.5 s idle) arrives whole${label}`, async () => {
+      const { port } = await startFixture(
+        {
+          settings: { process_number: 1, protocol: 'eof', heartbeat_idle_time: 0.5 },
+          mode: 'big-chunks',
+          replyBytes: 32 * MiB,
+          replyChunks: 32,
+          async: true,
+        },
+        { env },
+      );
+      const r = await slowRead(port, 32 * MiB);
+      expect(r.got).toBe(32 * MiB);
+      expect(r.took).toBeGreaterThan(2000); // it really was slow
+    }, 20_000);
 
     it(`a client that stops reading a 32 MiB reply is still closed by the heartbeat${label}`, async () => {
       const { proc, port } = await startFixture(
