@@ -179,8 +179,13 @@ export function serveControl(
         if (attempt === 0) continue;
         return refuse(`cannot listen on ${path}`);
       }
-      chmodSocket(path);
       paths.set(server, path);
+      try {
+        chmodSocket(path);
+      } catch (err) {
+        closeControl(server);
+        throw err;
+      }
       sweep(dir, path);
       return server;
     } catch (err) {
