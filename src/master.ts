@@ -170,10 +170,8 @@ export class Master {
     if (pidFile) {
       writeFileSync(pidFile, `${process.pid}\n`);
       this.#pidFile = pidFile;
-      this.#control = serveControl(
-        (cmd) => this.#command(cmd),
-        (line) => this.#log.error(line),
-      );
+      // A refused control socket is said on stderr whatever log_level says: it is a security refusal.
+      this.#control = serveControl((cmd) => this.#command(cmd));
     }
     const on = this.#port === 0 ? 'a port its first worker chooses' : String(this.#port);
     this.#log.info(`master "${name}" pid ${process.pid} on ${this.#address}:${on} (dispatch ${this.#mode})`);
