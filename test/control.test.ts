@@ -1,22 +1,24 @@
 // The control socket's permissions (issue 8): only the server's user and root
 // may drive a master. Real processes; the second user is `nobody` (65534),
 // through setpriv.
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import {
   chmodSync,
   chownSync,
+  copyFileSync,
   existsSync,
   lstatSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
   rmSync,
+  statSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { alive, cleanup, ROOT, spawnProc, startFixture, until } from './helpers/proc.js';
 
@@ -26,6 +28,34 @@ const NOBODY = 65534;
 const AS_NOBODY = ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups'];
 
 const made: string[] = [];
+
+/**
+ * A node binary that nobody may execute: process.execPath when every directory
+ * above it lets others through (a system node), else a copy in a 0755 scratch
+ * directory (CI runs Node 22 and 24 from ~/.npm under a 0700 /root, where
+ * nobody could not even start node, and a refusal test would pass for the
+ * wrong reason).
+ */
+let nobodyNodePath: string | null = null;
+function nobodyNode(): string {
+  if (nobodyNodePath !== null && existsSync(nobodyNodePath)) return nobodyNodePath;
+  let open = (statSync(process.execPath).mode & 0o001) !== 0;
+  for (let d = dirname(process.execPath); open; d = dirname(d)) {
+    if ((statSync(d).mode & 0o001) === 0) open = false;
+    if (d === dirname(d)) break;
+  }
+  if (open) return (nobodyNodePath = process.execPath);
+  const dir = mkdtempSync(join(tmpdir(), 'tp-node-'));
+  chmodSync(dir, 0o755);
+  const copy = join(dir, 'node');
+  copyFileSync(process.execPath, copy);
+  chmodSync(copy, 0o755);
+  return (nobodyNodePath = copy);
+}
+afterAll(() => {
+  if (nobodyNodePath !== null && nobodyNodePath !== process.execPath)
+    rmSync(dirname(nobodyNodePath), { recursive: true, force: true });
+});
 afterEach(async () => {
   await cleanup();
   for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
@@ -57,7 +87,7 @@ async function exec(argv: string[], env: Record<string, string> = {}): Promise<R
 }
 
 const cli = (args: string[], opts: { wrap?: string[]; env?: Record<string, string> } = {}) =>
-  exec([...(opts.wrap ?? []), process.execPath, CLI, ...args], opts.env);
+  exec([...(opts.wrap ?? []), opts.wrap === AS_NOBODY ? nobodyNode() : process.execPath, CLI, ...args], opts.env);
 
 /**
  * A client script, readable by nobody, that sends one command: through askControl (how the
@@ -141,13 +171,13 @@ describe('the control socket', () => {
       expect(r.stderr).toMatch(/permission denied on the control socket .*only the server's user \(uid 0\) or root may drive it/);
     }
     for (const cmd of ['stop', 'reload', 'stats', 'ping']) {
-      const r = await exec([...AS_NOBODY, process.execPath, client, String(proc.pid), cmd]);
+      const r = await exec([...AS_NOBODY, nobodyNode(), client, String(proc.pid), cmd]);
       expect(r.code, `${cmd}: ${r.stdout}${r.stderr}`).toBe(3);
       const out = JSON.parse(r.stdout);
       expect(out.code).toBe('EACCES');
       expect(out.message).toMatch(/only the server's user \(uid 0\) or root may drive it/);
       // Raw, straight to the socket file: the kernel refuses the connect.
-      const raw = await exec([...AS_NOBODY, process.execPath, client, String(proc.pid), cmd, sock]);
+      const raw = await exec([...AS_NOBODY, nobodyNode(), client, String(proc.pid), cmd, sock]);
       expect(raw.code, `${cmd} raw: ${raw.stdout}${raw.stderr}`).toBe(3);
       expect(JSON.parse(raw.stdout).code).toBe('EACCES');
     }
@@ -171,7 +201,10 @@ describe('the control socket', () => {
   it("root drives a server run by nobody: the socket is found through /proc/<pid>'s owner", async () => {
     const dir = scratch(true);
     const pidFile = join(dir, 'server.pid');
-    const { proc } = await startFixture({ settings: { process_number: 1, pid_file: pidFile } }, { wrap: AS_NOBODY });
+    const { proc } = await startFixture(
+      { settings: { process_number: 1, pid_file: pidFile } },
+      { wrap: AS_NOBODY, node: nobodyNode() },
+    );
     const sock = join(sockDir(NOBODY), `${proc.pid}.sock`);
     expect(lstatSync(sockDir(NOBODY)).uid).toBe(NOBODY);
     expect(mode(sockDir(NOBODY))).toBe(0o700);

@@ -117,6 +117,8 @@ export interface FixtureOptions {
   detached?: boolean;
   /** More environment for the server (e.g. TCP_PREFORK_NET_SOCKET=1). */
   env?: Record<string, string>;
+  /** The node binary to run (default process.execPath), e.g. one a second user may execute. */
+  node?: string;
 }
 
 /** Starts the fixture server with a config; resolves once it emitted `start`. */
@@ -124,7 +126,7 @@ export async function startFixture(
   cfg: Record<string, unknown>,
   opts: FixtureOptions = {},
 ): Promise<{ proc: Proc; port: number; workers: number[] }> {
-  const argv = [process.execPath, ...(opts.nodeArgs ?? []), FIXTURE];
+  const argv = [opts.node ?? process.execPath, ...(opts.nodeArgs ?? []), FIXTURE];
   const [cmd, ...args] = [...(opts.wrap ?? []), ...argv];
   const child = spawn(cmd, args, {
     cwd: ROOT,
