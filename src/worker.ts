@@ -333,15 +333,21 @@ export class Worker {
   #adopt(from: TcpHandle | net.Socket): boolean {
     this.#acceptCount++;
     this.#adopted++;
-    return this.#serve(from);
+    return this.#serve(from, true);
   }
 
-  /** Serves a connection, or refuses it at max_conn. Returns whether it is served. */
-  #serve(from: TcpHandle | net.Socket): boolean {
+  /**
+   * Serves a connection, or refuses it at max_conn. Returns whether it is
+   * served. A connection the master `placed` and this worker refuses is not
+   * counted or reported here: the master still holds it and places it on
+   * another worker, or closes it and counts that (master_refused).
+   */
+  #serve(from: TcpHandle | net.Socket, placed = false): boolean {
     const table = this.#table;
     if (table.size >= this.#maxConn) {
       if (from instanceof net.Socket) from.destroy();
       else from.close();
+      if (placed) return false;
       table.refused('ERR_MAX_CONN');
       report(
         this.#handlers,
