@@ -36,6 +36,7 @@ import {
 import { isThenable, report, type Handlers, type Remote, type Returns } from './events.js';
 import type { Link, LinkEvents } from './link.js';
 import { type FilterIds, passes } from './messaging.js';
+import type { Settings } from './settings.js';
 import { Sweeper } from './sweeper.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -79,6 +80,20 @@ export interface TableConfig {
   inputLimit: number;
   /** Messages after which the worker retires (max_request plus its grace); 0 for none. */
   requestLimit: number;
+}
+
+/** The table's configuration from a worker's settings; `requestLimit` defaults to max_request as set. */
+export function tableConfig(st: Settings, requestLimit = st.get('max_request') as number): TableConfig {
+  return {
+    store: st.store,
+    protocol: st.get('protocol') as TableConfig['protocol'],
+    proxy: st.get('proxy_protocol') === true,
+    autoContinue: st.get('http_auto_continue') === true,
+    errorReplies: st.get('http_error_replies') === true,
+    bufferSize: st.get('socket_buffer_size') as number,
+    inputLimit: st.get('input_buffer_limit') as number,
+    requestLimit,
+  };
 }
 
 /** What the table tells the worker that holds it. */

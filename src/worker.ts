@@ -8,7 +8,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { readdirSync, readFileSync } from 'node:fs';
-import { ConnectionTable, type TableConfig, type Target } from './connections.js';
+import { ConnectionTable, tableConfig, type Target } from './connections.js';
 import { filterIds, MASTER, ownerOf, pack, packData, unpack, type BroadcastFilter } from './messaging.js';
 import type { Connection } from './connection.js';
 import { CallbackError, MaxConnError } from './errors.js';
@@ -214,18 +214,8 @@ export class Worker {
     }
     this.#waitMs = (st.get('max_wait_time') as number) * 1000;
     const maxRequest = st.get('max_request') as number;
-    const cfg: TableConfig = {
-      store: st.store,
-      protocol: st.get('protocol') as TableConfig['protocol'],
-      proxy: st.get('proxy_protocol') === true,
-      autoContinue: st.get('http_auto_continue') === true,
-      errorReplies: st.get('http_error_replies') === true,
-      bufferSize: st.get('socket_buffer_size') as number,
-      inputLimit: st.get('input_buffer_limit') as number,
-      // A random grace of up to half the limit, so workers do not all recycle at once.
-      requestLimit: maxRequest > 0 ? maxRequest + Math.floor(Math.random() * (maxRequest / 2 + 1)) : 0,
-    };
-    this.#table.configure(cfg);
+    // A random grace of up to half max_request, so workers do not all recycle at once.
+    this.#table.configure(tableConfig(st, maxRequest > 0 ? maxRequest + Math.floor(Math.random() * (maxRequest / 2 + 1)) : 0));
     const heartbeatMs = (st.get('heartbeat_idle_time') as number) * 1000;
     if (heartbeatMs > 0) this.#table.heartbeat(heartbeatMs);
     this.#table.timeouts((st.get('handshake_timeout') as number) * 1000, (st.get('package_timeout') as number) * 1000);

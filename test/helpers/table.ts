@@ -3,7 +3,7 @@
 // (acceptHandles, HandleLink) or at the socket level (net.Server, SocketLink).
 // No fork: host logic is covered where a test can watch every hook.
 import net from 'node:net';
-import { ConnectionTable, type TableConfig } from '../../src/connections.js';
+import { ConnectionTable, type TableConfig, tableConfig } from '../../src/connections.js';
 import type { ServerError } from '../../src/errors.js';
 import type { Handlers, Remote } from '../../src/events.js';
 import { acceptHandles } from '../../src/internals.js';
@@ -162,17 +162,7 @@ export async function serve(
 ): Promise<Bench> {
   const { settings: st, store } = storeWith(values);
   const bench = new Bench(kind, handlers);
-  bench.table.configure({
-    store,
-    protocol: st.get('protocol') as TableConfig['protocol'],
-    proxy: st.get('proxy_protocol') === true,
-    autoContinue: st.get('http_auto_continue') === true,
-    errorReplies: st.get('http_error_replies') === true,
-    bufferSize: st.get('socket_buffer_size') as number,
-    inputLimit: st.get('input_buffer_limit') as number,
-    requestLimit: st.get('max_request') as number,
-    ...cfg,
-  });
+  bench.table.configure({ ...tableConfig(st), store, ...cfg });
   open.add(bench);
   await bench.listen();
   return bench;
