@@ -1,12 +1,12 @@
 // The tcp-prefork command, stats, pid_file and TLS, with real processes.
 import { afterEach, describe, expect, it } from 'vitest';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import tls from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { Client, alive, cleanup, spawnProc, startFixture, until } from './helpers/proc.js';
+import { Client, alive, cleanup, selfSignedCert, spawnProc, startFixture, until } from './helpers/proc.js';
 
 const run = promisify(execFile);
 const CLI = 'build/src/cli.js';
@@ -144,14 +144,7 @@ describe('pid_file and the tcp-prefork command', () => {
 });
 
 describe('TLS', () => {
-  const certDir = mkdtempSync(join(tmpdir(), 'tp-tls-'));
-  const cert = join(certDir, 'cert.pem');
-  const key = join(certDir, 'key.pem');
-  execFileSync(
-    'openssl',
-    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-days', '1', '-keyout', key, '-out', cert],
-    { stdio: 'ignore' },
-  );
+  const { cert, key } = selfSignedCert('tp-tls-');
 
   it('serves framed messages over TLS to a real TLS client; plain bytes cost only that connection', async () => {
     const { proc, port } = await startFixture({

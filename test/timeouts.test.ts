@@ -4,25 +4,14 @@
 // flowing out) while still freeing stuck peers, a failed TLS handshake as an
 // error event, and a pid_file in a missing directory refused at run().
 import { afterEach, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import tls from 'node:tls';
 import { Server } from '../src/index.js';
-import { Client, childrenOf, cleanup, sleep, startFixture, until, type Proc } from './helpers/proc.js';
+import { Client, childrenOf, cleanup, selfSignedCert, sleep, startFixture, until, type Proc } from './helpers/proc.js';
 
 afterEach(cleanup);
 
-const certDir = mkdtempSync(join(tmpdir(), 'tp-timeouts-'));
-const cert = join(certDir, 'cert.pem');
-const key = join(certDir, 'key.pem');
-execFileSync(
-  'openssl',
-  ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-days', '1', '-keyout', key, '-out', cert],
-  { stdio: 'ignore' },
-);
+const { cert, key } = selfSignedCert('tp-timeouts-');
 const TLS = { ssl_cert_file: cert, ssl_key_file: key };
 
 /** A TLS client whose handshake completed; `got()` is everything it read, `closed()` whether it closed. */

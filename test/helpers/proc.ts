@@ -1,8 +1,10 @@
 // Spawns test servers as real processes, reads their JSON-line events, and
 // kills what it started, by PID.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const FIXTURE = fileURLToPath(new URL('../fixtures/server.mjs', import.meta.url));
@@ -276,4 +278,17 @@ export function rss(pid: number): number {
 export async function servedBy(proc: Proc, localPort: number, ms = 5000): Promise<number> {
   const e = await proc.waitEv('accept', ms, (x) => (x.remote as { port: number }).port === localPort);
   return e.pid;
+}
+
+/** A self-signed certificate for 127.0.0.1 (RSA 2048, one day) made with openssl in a fresh temp dir. */
+export function selfSignedCert(prefix = 'tp-cert-'): { dir: string; cert: string; key: string } {
+  const dir = fs.mkdtempSync(join(tmpdir(), prefix));
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  execFileSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-days', '1', '-keyout', key, '-out', cert],
+    { stdio: 'ignore' },
+  );
+  return { dir, cert, key };
 }
